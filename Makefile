@@ -1,0 +1,125 @@
+# sess: durable sessions beside durable execution.
+#
+#   make            build everything into $(BUILD)
+#   make run        install what is missing, build, start the demo
+#   make check      install what is missing, build, run every test suite
+#   make SANITIZE=address,undefined check
+#   make install PREFIX=/usr/local DESTDIR=
+#   make fuzz       libFuzzer builds of the fuzz targets (clang)
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
+
+SANITIZE ?=
+BUILD ?= build$(if $(SANITIZE),-san)
+CC ?= cc
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wformat=2 -Wno-unused-parameter
+PKGS = sqlite3 jansson
+ifneq ($(SANITIZE),)
+SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SANFLAGS) -Ilib \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+
+PROGS = sess-pub sess-sub sess-replay
+LIB_SRC = $(wildcard lib/*.c)
+LIB_OBJ = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
+UNIT_SRC = $(wildcard tests/unit/test-*.c)
+UNITS = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz-*.c)
+FUZZERS = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+BENCH = $(BUILD)/bench/floor
+MAN = $(wildcard man/*.[0-9])
+
+# Debian packages the build, the tests and the demo need.
+DEB_PKGS = gcc make pkg-config libsqlite3-dev libjansson-dev \
+	libwebsockets-dev libcurl4-openssl-dev libssl-dev sqlite3 bats mandoc
+
+all: $(PROGS:%=$(BUILD)/bin/%) $(UNITS) $(FUZZERS) $(BENCH)
+
+deps:
+	@missing=; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	    grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BUILD)/lib/%.o: lib/%.c lib/sess.h lib/internal.h | $(BUILD)/lib
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libsess.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(BUILD)/bin/%: cmd/%.c cmd/tool.h $(BUILD)/cmd/tool.o $(BUILD)/libsess.a | $(BUILD)/bin
+	$(CC) $(ALL_CFLAGS) -Icmd $(ALL_LDFLAGS) -o $@ $< $(BUILD)/cmd/tool.o \
+	  $(BUILD)/libsess.a $(LIBS)
+
+$(BUILD)/cmd/tool.o: cmd/tool.c cmd/tool.h lib/sess.h | $(BUILD)/cmd
+	$(CC) $(ALL_CFLAGS) -Icmd -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libsess.a | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< \
+	  $(BUILD)/libsess.a $(LIBS)
+
+# Fuzz targets always build, with a driver that replays files; `make fuzz`
+# links them with libFuzzer instead.
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c $(BUILD)/libsess.a | $(BUILD)/fuzz
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/driver.c \
+	  $(BUILD)/libsess.a $(LIBS)
+
+$(BUILD)/bench/floor: bench/floor.c | $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBS)
+
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 \
+	  SANITIZE=fuzzer-no-link,address,undefined build-fuzz/libsess.a
+	mkdir -p build-fuzz/libfuzzer
+	for f in $(FUZZ_SRC); do \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
+	    -fsanitize=fuzzer,address,undefined -o \
+	    build-fuzz/libfuzzer/$$(basename $$f .c) $$f build-fuzz/libsess.a \
+	    $(LIBS) || exit 1; \
+	done
+
+$(BUILD)/lib $(BUILD)/bin $(BUILD)/cmd $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/bench:
+	mkdir -p $@
+
+check: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/run
+
+run: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/demo
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 755 $(PROGS:%=$(BUILD)/bin/%) $(DESTDIR)$(BINDIR)
+	for m in $(MAN); do \
+	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}; done
+	for p in $(PROGS); do \
+	  install -m 644 completions/bash/$$p $(DESTDIR)$(BASHCOMPDIR)/$$p; \
+	  install -m 644 completions/zsh/_$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p; \
+	done
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all deps check run install clean fuzz

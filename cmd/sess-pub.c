@@ -1,0 +1,362 @@
+/* sess-pub: append events to a stream, from arguments or stdin. */
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+#define BATCH_MAX 8192              /* values per transaction */
+#define BATCH_BYTES (8 << 20)       /* input bytes per transaction */
+#define DEFAULT_MAXLINE (1 << 20)
+#define TEXT_CHUNK 65536
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: sess-pub [-NqT] [-d FILE] [-e EPOCH] [-L BYTES] "
+	    "[-m MSG] [-p PRODUCER]\n"
+	    "                [-S MODE] [-t TYPE] STREAM [VALUE ...]\n");
+	exit(f == stdout ? 0 : EXIT_USAGE);
+}
+
+static const struct option longopts[] = {
+	{ "db", required_argument, NULL, 'd' },
+	{ "epoch", required_argument, NULL, 'e' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "max-line", required_argument, NULL, 'L' },
+	{ "msg", required_argument, NULL, 'm' },
+	{ "no-create", no_argument, NULL, 'N' },
+	{ "producer", required_argument, NULL, 'p' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "sync", required_argument, NULL, 'S' },
+	{ "text", no_argument, NULL, 'T' },
+	{ "type", required_argument, NULL, 't' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct pub {
+	struct sess_store *st;
+	const char *stream;
+	struct sess_producer pr, *prp;
+	const char *type, *msg;
+	int flags, quiet;
+	/* The pending batch. */
+	struct sess_item items[BATCH_MAX];
+	struct sess_ack acks[BATCH_MAX];
+	size_t n, bytes;
+	int64_t pseq;                  /* producer position of the next value */
+};
+
+/* Commits the pending batch and prints its acknowledgements. */
+static void
+flush_batch(struct pub *p)
+{
+	struct sess_err e;
+	char line[128];
+	size_t i;
+	int len, rc;
+
+	if (p->n == 0)
+		return;
+	rc = sess_append(p->st, p->stream, p->flags, p->prp, p->items, p->n,
+	    p->acks, &e);
+	for (i = 0; i < p->n; i++)
+		json_decref(p->items[i].value);
+	if (rc != 0)
+		tool_die(&e);
+	for (i = 0; !p->quiet && i < p->n; i++) {
+		len = snprintf(line, sizeof(line), "{\"offset\":\"%0*lld\","
+		    "\"seq\":%lld%s}\n", SESS_OFFSET_LEN,
+		    (long long)p->acks[i].seq, (long long)p->acks[i].seq,
+		    p->acks[i].duplicate ? ",\"duplicate\":true" : "");
+		if (tool_write(line, (size_t)len) != 0)
+			break;
+	}
+	if (!p->quiet)
+		tool_flush();
+	p->n = p->bytes = 0;
+}
+
+static void
+add(struct pub *p, json_t *v, int64_t units, size_t bytes)
+{
+	if (p->n == BATCH_MAX || p->bytes + bytes > BATCH_BYTES)
+		flush_batch(p);
+	p->items[p->n].value = v;
+	p->items[p->n].time = 0;
+	p->items[p->n].pseq = p->pseq;
+	p->items[p->n].units = units;
+	p->pseq += units;
+	p->bytes += bytes;
+	p->n++;
+}
+
+/* Applies -t and -m and the event conventions; NULL with e on error. */
+static json_t *
+prepare(struct pub *p, json_t *v, struct sess_err *e)
+{
+	struct sess_evinfo in;
+
+	if (p->type != NULL || p->msg != NULL) {
+		if (!json_is_object(v)) {
+			sess_err_set(e, SESS_EINVAL, "%s needs a JSON object",
+			    p->type ? "-t" : "-m");
+			goto fail;
+		}
+		if ((p->type && json_object_set_new(v, "type",
+		    json_string(p->type)) != 0) || (p->msg &&
+		    json_object_set_new(v, "msg", json_string(p->msg)) != 0)) {
+			sess_err_set(e, SESS_EINVAL, "-t or -m is not UTF-8");
+			goto fail;
+		}
+	}
+	if (sess_event_check(v, &in, e) != 0)
+		goto fail;
+	return v;
+fail:
+	json_decref(v);
+	return NULL;
+}
+
+static void
+pub_args(struct pub *p, int argc, char **argv)
+{
+	struct sess_err e;
+	json_t *v;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		v = sess_json_parse(argv[i], strlen(argv[i]), &e);
+		if (v != NULL)
+			v = prepare(p, v, &e);
+		if (v == NULL) {
+			/* Nothing is written unless every argument is good. */
+			for (; p->n > 0; p->n--)
+				json_decref(p->items[p->n - 1].value);
+			errx(EXIT_USAGE, "argument %d: %s", i + 1, e.msg);
+		}
+		add(p, v, 1, strlen(argv[i]));
+	}
+	flush_batch(p);
+}
+
+static void
+pub_lines(struct pub *p, size_t maxline)
+{
+	struct sess_lines *lr;
+	struct sess_err e;
+	const char *line;
+	size_t len, i;
+	long lineno;
+	json_t *v;
+	int rc;
+
+	if ((lr = sess_lines_new(0, maxline)) == NULL)
+		err(EXIT_TEMP, "out of memory");
+	while (!sess_lines_done(lr)) {
+		if (sess_lines_fill(lr, 1) < 0 && errno != EAGAIN)
+			err(EXIT_TEMP, "<stdin>");
+		/* Take whatever else is ready now: it shares the commit. */
+		for (;;) {
+			rc = sess_lines_next(lr, &line, &len, &lineno, &e);
+			if (rc < 0) {
+				flush_batch(p);
+				errx(EXIT_USAGE, "<stdin>:%ld: %s", lineno,
+				    e.msg);
+			}
+			if (rc == 0) {
+				if (sess_lines_done(lr) ||
+				    sess_lines_fill(lr, 0) < 0)
+					break;
+				continue;
+			}
+			for (i = 0; i < len && strchr(" \t\r", line[i]); i++)
+				;
+			if (i == len)
+				continue; /* blank lines carry no value */
+			v = sess_json_parse(line, len, &e);
+			if (v != NULL)
+				v = prepare(p, v, &e);
+			if (v == NULL) {
+				/* Lines before this one are written. */
+				flush_batch(p);
+				errx(EXIT_USAGE, "<stdin>:%ld: %s", lineno,
+				    e.msg);
+			}
+			add(p, v, 1, len);
+		}
+		flush_batch(p);
+	}
+	sess_lines_free(lr);
+}
+
+static json_t *
+textop(struct pub *p, const char *op)
+{
+	json_t *v = json_pack("{s:s, s:s}", "msg", p->msg, "op", op);
+
+	if (v == NULL)
+		errx(EXIT_USAGE, "-m: message name is not UTF-8");
+	if (p->type != NULL)
+		json_object_set_new(v, "type", json_string(p->type));
+	return v;
+}
+
+/*
+ * Text mode: raw stdin appended to one message as it arrives.  The
+ * producer position counts bytes (plus one for create and one for
+ * finish), so a rerun skips exactly the text already written whatever
+ * its chunks.  A UTF-8 sequence split across reads waits for its end.
+ */
+static void
+pub_text(struct pub *p)
+{
+	unsigned char buf[TEXT_CHUNK];
+	size_t held = 0, valid;
+	long long total = 0;
+	ssize_t n;
+	long bad;
+	json_t *v;
+
+	add(p, textop(p, "create"), 1, 0);
+	flush_batch(p);
+	for (;;) {
+		do
+			n = read(0, buf + held, sizeof(buf) - held);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			err(EXIT_TEMP, "<stdin>");
+		if (n == 0)
+			break;
+		held += (size_t)n;
+		valid = sess_utf8_prefix(buf, held, &bad);
+		if (bad >= 0)
+			errx(EXIT_USAGE, "<stdin>: byte %lld: invalid UTF-8",
+			    total + bad + 1);
+		if (valid == 0)
+			continue;
+		v = textop(p, "append");
+		json_object_set_new(v, "text", json_stringn((char *)buf, valid));
+		add(p, v, (int64_t)valid, valid);
+		flush_batch(p);
+		total += (long long)valid;
+		memmove(buf, buf + valid, held - valid);
+		held -= valid;
+	}
+	if (held > 0)
+		errx(EXIT_USAGE, "<stdin>: byte %lld: truncated UTF-8 sequence "
+		    "at end of input", total + 1);
+	add(p, textop(p, "finish"), 1, 0);
+	flush_batch(p);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct pub p;
+	const char *db = NULL, *sync = NULL, *prefix, *name = NULL;
+	const char *epoch = NULL;
+	size_t maxline = DEFAULT_MAXLINE;
+	long long v;
+	int c, text = 0, stdout_closed;
+	char *id = NULL;
+
+	stdout_closed = tool_init();
+	while ((c = getopt_long(argc, argv, "d:e:hL:m:Np:qS:Tt:", longopts,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			db = optarg;
+			break;
+		case 'e':
+			epoch = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			break;
+		case 'L':
+			if ((v = tool_num(optarg, 1LL << 30)) < 1)
+				errx(EXIT_USAGE, "-L: '%s' is not a size from "
+				    "1 to 1073741824", optarg);
+			maxline = (size_t)v;
+			break;
+		case 'm':
+			p.msg = optarg;
+			break;
+		case 'N':
+			p.flags |= SESS_NOCREATE;
+			break;
+		case 'p':
+			name = optarg;
+			break;
+		case 'q':
+			p.quiet = 1;
+			break;
+		case 'S':
+			sync = optarg;
+			break;
+		case 'T':
+			text = 1;
+			break;
+		case 't':
+			p.type = optarg;
+			break;
+		default:
+			usage(stderr);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage(stderr);
+	if (text && (argc > 1 || p.msg == NULL)) {
+		warnx("-T reads text from stdin into the message named by -m");
+		usage(stderr);
+	}
+	p.stream = argv[0];
+	{
+		struct sess_err e;
+
+		if (sess_name_check(p.stream, strlen(p.stream), &e) != 0)
+			errx(EXIT_USAGE, "%s", e.msg);
+	}
+	/* SESS_PRODUCER names the activity, -p the invocation inside it. */
+	prefix = getenv("SESS_PRODUCER");
+	if (prefix != NULL && *prefix == '\0')
+		prefix = NULL;
+	if (prefix && name) {
+		if (asprintf(&id, "%s/%s", prefix, name) < 0)
+			err(EXIT_TEMP, "out of memory");
+	} else if (prefix || name) {
+		id = strdup(prefix ? prefix : name);
+	}
+	if (epoch == NULL && id != NULL)
+		epoch = getenv("SESS_EPOCH");
+	if (epoch != NULL && *epoch != '\0' && id == NULL)
+		errx(EXIT_USAGE, "-e needs a producer (-p or SESS_PRODUCER)");
+	if (id != NULL) {
+		p.pr.id = id;
+		p.pr.epoch = 0;
+		if (epoch != NULL && *epoch != '\0' &&
+		    (p.pr.epoch = tool_num(epoch, (1LL << 53) - 1)) < 0)
+			errx(EXIT_USAGE, "%s: epoch '%s' is not a whole number",
+			    getenv("SESS_EPOCH") == epoch ? "SESS_EPOCH" : "-e",
+			    epoch);
+		p.prp = &p.pr;
+	}
+	if (stdout_closed && !p.quiet)
+		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
+	p.st = tool_open(tool_db(db), tool_sync(sync));
+	if (text)
+		pub_text(&p);
+	else if (argc > 1)
+		pub_args(&p, argc - 1, argv + 1);
+	else
+		pub_lines(&p, maxline);
+	sess_store_close(p.st);
+	free(id);
+	return tool_finish(0);
+}

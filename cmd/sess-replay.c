@@ -1,0 +1,359 @@
+/* sess-replay: replay a recorded session, its messages, or check it. */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+#define BATCH 4096
+#define MAX_IMPORT_LINE (64 << 20)
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: sess-replay [-ks] [-a STREAM] [-d FILE] "
+	    "[-x SPEED] STREAM\n"
+	    "       sess-replay [-a STREAM] [-d FILE] [-x SPEED] -i FILE\n");
+	exit(f == stdout ? 0 : EXIT_USAGE);
+}
+
+static const struct option longopts[] = {
+	{ "append", required_argument, NULL, 'a' },
+	{ "check", no_argument, NULL, 'k' },
+	{ "db", required_argument, NULL, 'd' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "import", required_argument, NULL, 'i' },
+	{ "speed", required_argument, NULL, 'x' },
+	{ "state", no_argument, NULL, 's' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* One recorded event, from the store or from a file. */
+struct rec {
+	json_t *value;      /* for files and -a */
+	struct sess_event ev;
+};
+
+struct replay {
+	struct sess_store *st;
+	const char *dest;    /* -a */
+	char *sj;            /* source stream as JSON, for output */
+	double speed;        /* 0: as fast as possible; <0: no timing */
+	int64_t last;        /* time of the previous event replayed */
+	struct sess_item items[BATCH];
+	struct sess_ack acks[BATCH];
+	size_t n;
+};
+
+static void
+pace(struct replay *rp, int64_t t)
+{
+	struct timespec ts;
+	double us;
+
+	if (rp->speed > 0 && rp->last != 0 && t > rp->last) {
+		us = (double)(t - rp->last) / rp->speed;
+		if (rp->dest == NULL)
+			tool_flush();
+		ts.tv_sec = (time_t)(us / 1e6);
+		ts.tv_nsec = (long)fmod(us * 1000, 1e9);
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+	rp->last = t;
+}
+
+static void
+flush_dest(struct replay *rp)
+{
+	struct sess_err e;
+	size_t i;
+	int rc;
+
+	if (rp->n == 0)
+		return;
+	rc = sess_append(rp->st, rp->dest, 0, NULL, rp->items, rp->n,
+	    rp->acks, &e);
+	for (i = 0; i < rp->n; i++)
+		json_decref(rp->items[i].value);
+	rp->n = 0;
+	if (rc != 0)
+		tool_die(&e);
+}
+
+/* Sends one event to stdout or into the -a stream. */
+static int
+emit(struct replay *rp, const char *sj, struct sess_event *ev, json_t *value)
+{
+	static struct sess_buf out;
+	struct sess_err e;
+
+	pace(rp, ev->time);
+	if (rp->dest != NULL) {
+		if (value == NULL &&
+		    (value = sess_json_parse(ev->data, ev->len, &e)) == NULL)
+			errx(EXIT_USAGE, "seq %lld: %s", (long long)ev->seq,
+			    e.msg);
+		rp->items[rp->n].value = value;
+		/* Timed replays happen now; untimed copies keep the times. */
+		rp->items[rp->n].time = rp->speed > 0 ? 0 : ev->time;
+		rp->items[rp->n].pseq = 0;
+		rp->items[rp->n].units = 1;
+		if (++rp->n == BATCH || rp->speed > 0)
+			flush_dest(rp);
+		return 0;
+	}
+	json_decref(value);
+	if (out.cap == 0)
+		sess_buf_init(&out, (size_t)1 << 31);
+	out.len = 0;
+	if (sess_event_format(&out, sj, ev) != 0)
+		err(EXIT_TEMP, "out of memory");
+	if (tool_write(out.p, out.len) != 0)
+		return -1;
+	if (rp->speed > 0)
+		return tool_flush();
+	return 0;
+}
+
+static int
+replay_stream(struct replay *rp, const char *stream)
+{
+	struct sess_reader *r;
+	struct sess_event ev;
+	struct sess_err e;
+	int rc;
+
+	if ((r = sess_reader_open(rp->st, stream, 0, NULL, &e)) == NULL)
+		tool_die(&e);
+	{
+		struct sess_stream ss;
+
+		if (sess_stream_get(rp->st, stream, &ss, &e) != 0)
+			tool_die(&e);
+		if (rp->dest != NULL && strcmp(stream, rp->dest) == 0)
+			errx(EXIT_USAGE, "-a: cannot replay %s into itself",
+			    stream);
+	}
+	while ((rc = sess_reader_next(r, &ev, &e)) == 1)
+		if (emit(rp, rp->sj, &ev, NULL) != 0)
+			break;
+	if (rc < 0)
+		tool_die(&e);
+	sess_reader_close(r);
+	flush_dest(rp);
+	return 0;
+}
+
+/*
+ * Import: every line of the file must be a sess-sub event line; all are
+ * read and checked before the first is appended, so a bad file writes
+ * nothing.
+ */
+static int
+replay_file(struct replay *rp, const char *path)
+{
+	struct sess_lines *lr;
+	struct sess_err e;
+	struct rec *recs = NULL;
+	size_t n = 0, size = 0, len, i;
+	const char *line, *name;
+	char *sj;
+	long lineno;
+	int fd, rc;
+
+	name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		err(errno == ENOENT ? EXIT_USAGE : EXIT_TEMP, "%s", path);
+	if ((lr = sess_lines_new(fd, MAX_IMPORT_LINE)) == NULL)
+		err(EXIT_TEMP, "out of memory");
+	while (!sess_lines_done(lr)) {
+		if (sess_lines_fill(lr, 1) < 0)
+			err(EXIT_TEMP, "%s", name);
+		while ((rc = sess_lines_next(lr, &line, &len, &lineno,
+		    &e)) == 1) {
+			json_t *v, *data, *t, *s;
+
+			if (len == 0)
+				continue;
+			if ((v = sess_json_parse(line, len, &e)) == NULL)
+				errx(EXIT_USAGE, "%s:%ld: %s", name, lineno,
+				    e.msg);
+			data = json_object_get(v, "data");
+			t = json_object_get(v, "time");
+			s = json_object_get(v, "seq");
+			if (data == NULL || !json_is_string(t) ||
+			    !json_is_integer(s))
+				errx(EXIT_USAGE, "%s:%ld: not an event line "
+				    "(needs seq, time and data)", name, lineno);
+			if (n == size) {
+				struct rec *p;
+
+				size = size ? size * 2 : 1024;
+				if ((p = reallocarray(recs, size,
+				    sizeof(*recs))) == NULL)
+					err(EXIT_TEMP, "out of memory");
+				recs = p;
+			}
+			memset(&recs[n], 0, sizeof(recs[n]));
+			if (sess_time_parse(json_string_value(t),
+			    &recs[n].ev.time) != 0)
+				errx(EXIT_USAGE, "%s:%ld: time '%.40s' is not "
+				    "RFC 3339", name, lineno,
+				    json_string_value(t));
+			recs[n].ev.seq = json_integer_value(s);
+			recs[n].value = json_incref(data);
+			json_decref(v);
+			n++;
+		}
+		if (rc < 0)
+			errx(EXIT_USAGE, "%s:%ld: %s", name, lineno, e.msg);
+	}
+	sess_lines_free(lr);
+	if (fd != 0)
+		close(fd);
+	sj = tool_json_string(rp->dest ? rp->dest : "import");
+	for (i = 0; i < n; i++) {
+		char *text = NULL;
+
+		if (rp->dest == NULL) {
+			text = json_dumps(recs[i].value, JSON_COMPACT |
+			    JSON_ENCODE_ANY);
+			recs[i].ev.data = text;
+			recs[i].ev.len = strlen(text);
+		}
+		rc = emit(rp, sj, &recs[i].ev, recs[i].value);
+		free(text);
+		if (rc != 0) {
+			for (i++; i < n; i++)
+				json_decref(recs[i].value);
+			break;
+		}
+	}
+	flush_dest(rp);
+	free(sj);
+	free(recs);
+	return 0;
+}
+
+static int
+print_message(const struct sess_message *m, void *arg)
+{
+	json_t *v;
+	char *s;
+	char first[SESS_OFFSET_LEN + 1], last[SESS_OFFSET_LEN + 1];
+
+	sess_offset_fmt(m->first, first);
+	sess_offset_fmt(m->last, last);
+	v = json_pack("{s:s, s:s%, s:s, s:I, s:s, s:s}", "msg", m->msg,
+	    "text", m->text, m->textlen, "status", m->status, "attempt",
+	    (json_int_t)m->attempt, "first", first, "last", last);
+	if (v != NULL && m->producer != NULL)
+		json_object_set_new(v, "producer", json_string(m->producer));
+	if (v == NULL || (s = json_dumps(v, JSON_COMPACT)) == NULL)
+		errx(EXIT_TEMP, "message \"%s\" cannot be encoded", m->msg);
+	json_decref(v);
+	if (tool_write(s, strlen(s)) != 0 || tool_write("\n", 1) != 0) {
+		free(s);
+		return 1;
+	}
+	free(s);
+	return 0;
+}
+
+static void
+report(const char *what, void *arg)
+{
+	warnx("%s: %s", (const char *)arg, what);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct replay rp = { .speed = -1 };
+	const char *db = NULL, *import = NULL, *stream = NULL;
+	struct sess_err e;
+	char *end;
+	int c, state = 0, check = 0, rc, status = 0;
+
+	if (tool_init() != 0)
+		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
+	while ((c = getopt_long(argc, argv, "a:d:hi:ksx:", longopts,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			rp.dest = optarg;
+			break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			break;
+		case 'i':
+			import = optarg;
+			break;
+		case 'k':
+			check = 1;
+			break;
+		case 's':
+			state = 1;
+			break;
+		case 'x':
+			errno = 0;
+			rp.speed = strtod(optarg, &end);
+			if (*optarg == '\0' || *end != '\0' || errno != 0 ||
+			    !(rp.speed >= 0) || isinf(rp.speed))
+				errx(EXIT_USAGE, "-x: '%s' is not a speed "
+				    "(0 for no delays, 1 for real time)",
+				    optarg);
+			break;
+		default:
+			usage(stderr);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (import != NULL ? argc != 0 : argc != 1)
+		usage(stderr);
+	if (argc == 1)
+		stream = argv[0];
+	if (state + check + (rp.speed >= 0 || rp.dest != NULL) > 1 ||
+	    (import != NULL && (state || check))) {
+		warnx("-s, -k and replaying (-x, -a, -i) go one at a time");
+		usage(stderr);
+	}
+	if ((stream && sess_name_check(stream, strlen(stream), &e) != 0) ||
+	    (rp.dest && sess_name_check(rp.dest, strlen(rp.dest), &e) != 0))
+		errx(EXIT_USAGE, "%s", e.msg);
+	rp.st = tool_open(tool_db(db), rp.dest ? 0 : SESS_RDONLY);
+	if (state) {
+		if ((rc = sess_messages_each(rp.st, stream, print_message, NULL,
+		    &e)) != 0)
+			tool_die(&e);
+	} else if (check) {
+		rc = sess_check(rp.st, stream, report, (void *)stream, &e);
+		if (rc < 0)
+			tool_die(&e);
+		if (rc > 0) {
+			warnx("%s: %d problem%s", stream, rc, rc > 1 ? "s" :
+			    "");
+			status = EXIT_NO;
+		}
+	} else if (import != NULL) {
+		replay_file(&rp, import);
+	} else {
+		rp.sj = tool_json_string(stream);
+		replay_stream(&rp, stream);
+		free(rp.sj);
+	}
+	sess_store_close(rp.st);
+	return tool_finish(status);
+}

@@ -1,0 +1,270 @@
+/* sess-sub: read and follow a stream as JSON lines. */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: sess-sub [-fP] [-C COUNT] [-c CURSORFILE] [-d FILE] "
+	    "[-o OFFSET] [-t TYPE]\n"
+	    "                [-W SECS] STREAM\n");
+	exit(f == stdout ? 0 : EXIT_USAGE);
+}
+
+static const struct option longopts[] = {
+	{ "count", required_argument, NULL, 'C' },
+	{ "cursor", required_argument, NULL, 'c' },
+	{ "db", required_argument, NULL, 'd' },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "offset", required_argument, NULL, 'o' },
+	{ "payload", no_argument, NULL, 'P' },
+	{ "timeout", required_argument, NULL, 'W' },
+	{ "type", required_argument, NULL, 't' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/*
+ * A cursor file records the position after the last event written out
+ * and, when stdout is a regular file, that file's size then.  A rerun
+ * truncates stdout back to that size, so an event written just before a
+ * kill, but not yet recorded, is written again exactly once.
+ */
+struct cursor {
+	const char *path;
+	char *tmp;
+	int64_t seq;
+	int regular;
+	struct stat out;
+};
+
+static int
+cursor_load(struct cursor *c, const char *stream)
+{
+	struct sess_err e;
+	json_t *v, *s, *o;
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(c->path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		err(EXIT_TEMP, "%s", c->path);
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0)
+		err(EXIT_TEMP, "%s", c->path);
+	if ((v = sess_json_parse(buf, (size_t)n, &e)) == NULL)
+		errx(EXIT_USAGE, "%s: not a cursor file: %s", c->path, e.msg);
+	s = json_object_get(v, "stream");
+	if (!json_is_string(s) || !json_is_integer(json_object_get(v, "seq")))
+		errx(EXIT_USAGE, "%s: not a cursor file", c->path);
+	if (strcmp(json_string_value(s), stream) != 0)
+		errx(EXIT_USAGE, "%s: cursor is for stream '%s', not '%s'",
+		    c->path, json_string_value(s), stream);
+	c->seq = json_integer_value(json_object_get(v, "seq"));
+	o = json_object_get(v, "out");
+	if (c->regular && json_is_object(o) &&
+	    json_integer_value(json_object_get(o, "dev")) ==
+	    (json_int_t)c->out.st_dev &&
+	    json_integer_value(json_object_get(o, "ino")) ==
+	    (json_int_t)c->out.st_ino) {
+		json_int_t size = json_integer_value(json_object_get(o,
+		    "size"));
+
+		if (size >= 0 && size < c->out.st_size &&
+		    ftruncate(1, (off_t)size) != 0)
+			err(EXIT_TEMP, "stdout: cannot drop an unrecorded "
+			    "event");
+		lseek(1, 0, SEEK_END);
+	}
+	json_decref(v);
+	return 1;
+}
+
+static void
+cursor_save(struct cursor *c, const char *stream_json, int64_t seq)
+{
+	char buf[2048];
+	struct stat sb;
+	int fd, n;
+
+	n = snprintf(buf, sizeof(buf), "{\"stream\":%s,\"offset\":\"%0*lld\","
+	    "\"seq\":%lld", stream_json, SESS_OFFSET_LEN, (long long)seq,
+	    (long long)seq);
+	if (c->regular && fstat(1, &sb) == 0)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, ",\"out\":"
+		    "{\"dev\":%lld,\"ino\":%lld,\"size\":%lld}",
+		    (long long)sb.st_dev, (long long)sb.st_ino,
+		    (long long)sb.st_size);
+	n += snprintf(buf + n, sizeof(buf) - (size_t)n, "}\n");
+	fd = open(c->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) != 0)
+		err(EXIT_TEMP, "%s", c->tmp);
+	if (rename(c->tmp, c->path) != 0)
+		err(EXIT_TEMP, "%s", c->path);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *db = NULL, *offset = "-1", *type = NULL, *stream;
+	struct cursor cur = { 0 };
+	struct sess_store *st;
+	struct sess_reader *r;
+	struct sess_watch *w = NULL;
+	struct sess_stream ss;
+	struct sess_event ev;
+	struct sess_err e;
+	struct sess_buf out;
+	long long count = -1, seen = 0, v;
+	int64_t start, deadline = -1, left;
+	int c, follow = 0, payload = 0, kind, rc, status = 0;
+	char *sj;
+
+	if (tool_init() != 0)
+		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
+	while ((c = getopt_long(argc, argv, "C:c:d:fho:PW:t:", longopts,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'C':
+			if ((count = tool_num(optarg, 1LL << 62)) < 1)
+				errx(EXIT_USAGE, "-C: '%s' is not a positive "
+				    "count", optarg);
+			break;
+		case 'c':
+			cur.path = optarg;
+			break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'f':
+			follow = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			break;
+		case 'o':
+			offset = optarg;
+			break;
+		case 'P':
+			payload = 1;
+			break;
+		case 't':
+			type = optarg;
+			break;
+		case 'W':
+			if ((v = tool_num(optarg, 1LL << 31)) < 0)
+				errx(EXIT_USAGE, "-W: '%s' is not a number of "
+				    "seconds", optarg);
+			deadline = now_ms() + v * 1000;
+			break;
+		default:
+			usage(stderr);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1)
+		usage(stderr);
+	stream = argv[0];
+	if (sess_name_check(stream, strlen(stream), &e) != 0 ||
+	    sess_offset_parse(offset, &kind, &start, &e) != 0)
+		errx(EXIT_USAGE, "%s", e.msg);
+	sj = tool_json_string(stream);
+	st = tool_open(tool_db(db), SESS_RDONLY);
+	rc = sess_stream_get(st, stream, &ss, &e);
+	if (rc == SESS_ENOENT)
+		memset(&ss, 0, sizeof(ss));
+	else if (rc != 0)
+		tool_die(&e);
+	if (rc == SESS_ENOENT && !follow)
+		tool_die(&e);
+	if (kind == SESS_OFF_NOW)
+		start = ss.tail;
+	if (kind == SESS_OFF_SEQ && start > ss.tail)
+		errx(EXIT_USAGE, "offset %s is beyond the tail of %s (%lld)",
+		    offset, stream, (long long)ss.tail);
+	if (cur.path != NULL) {
+		struct stat sb;
+
+		if (asprintf(&cur.tmp, "%s.tmp", cur.path) < 0)
+			err(EXIT_TEMP, "out of memory");
+		cur.regular = fstat(1, &sb) == 0 && S_ISREG(sb.st_mode);
+		cur.out = sb;
+		if (cursor_load(&cur, stream))
+			start = cur.seq;
+	}
+	if ((r = sess_reader_open(st, stream, start, type, &e)) == NULL)
+		tool_die(&e);
+	if (follow && (w = sess_watch_open(st, &e)) == NULL)
+		tool_die(&e);
+	sess_buf_init(&out, (size_t)1 << 31);
+	for (;;) {
+		rc = sess_reader_next(r, &ev, &e);
+		if (rc < 0)
+			tool_die(&e);
+		if (rc == 1) {
+			out.len = 0;
+			if (payload) {
+				if (sess_buf_add(&out, ev.data, ev.len) != 0 ||
+				    sess_buf_add(&out, "\n", 1) != 0)
+					err(EXIT_TEMP, "out of memory");
+			} else if (sess_event_format(&out, sj, &ev) != 0) {
+				err(EXIT_TEMP, "out of memory");
+			}
+			if (tool_write(out.p, out.len) != 0)
+				break;
+			if (cur.path != NULL) {
+				if (tool_flush() != 0)
+					break;
+				cursor_save(&cur, sj, ev.seq);
+			}
+			if (++seen == count)
+				break;
+			continue;
+		}
+		/* Caught up: what was read goes out before any wait. */
+		if (tool_flush() != 0)
+			break;
+		if (!follow) {
+			status = count > 0 ? EXIT_NO : 0;
+			break;
+		}
+		sess_reader_reset(r);
+		left = -1;
+		if (deadline >= 0 && (left = deadline - now_ms()) <= 0) {
+			status = EXIT_NO;
+			break;
+		}
+		/* Wake on a commit, and at least once a second regardless. */
+		sess_watch_wait(w, left < 0 || left > 1000 ? 1000 : (int)left);
+	}
+	sess_buf_release(&out);
+	sess_watch_close(w);
+	sess_reader_close(r);
+	sess_store_close(st);
+	free(sj);
+	free(cur.tmp);
+	return tool_finish(status);
+}

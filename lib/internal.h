@@ -1,0 +1,59 @@
+/* internal.h: what the library's files share and callers never see. */
+#ifndef SESS_INTERNAL_H
+#define SESS_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "sess.h"
+
+/* Slots of the prepared-statement cache, one per statement text. */
+enum {
+	STMT_STREAM_GET,
+	STMT_STREAM_NEW,
+	STMT_STREAM_TAIL,
+	STMT_EVENT_PUT,
+	STMT_PRODUCER_GET,
+	STMT_PRODUCER_PUT,
+	STMT_PRODUCER_DUP,
+	STMT_MSG_SUPERSEDED,
+	STMT_MSG_DROP,
+	STMT_MSG_EACH,
+	STMT_STATE,     /* SESS_OP_* slots follow, for two tables */
+	STMT_MAX = STMT_STATE + 2 * 8,
+};
+
+struct sess_store {
+	sqlite3 *db;
+	char *path;
+	char *wakepath;
+	int wakefd;
+	int flags;
+	sqlite3_stmt *stmt[STMT_MAX];
+	struct sess_buf scratch;  /* serialized event values */
+};
+
+/* The cached statement for slot, prepared from sql on first use, reset. */
+sqlite3_stmt *sess_stmt(struct sess_store *st, int slot, const char *sql,
+    struct sess_err *e);
+/* Maps an SQLite result code to SESS_E* with a message naming what. */
+int sess_dberr(struct sess_store *st, int rc, const char *what,
+    struct sess_err *e);
+int sess_tx_begin(struct sess_store *st, struct sess_err *e);
+int sess_tx_commit(struct sess_store *st, struct sess_err *e);
+void sess_tx_rollback(struct sess_store *st);
+
+/* state.c: tables the op statements work on. */
+enum { STATE_MAIN, STATE_CHECK };
+/*
+ * Applies one msg/op event to the messages table (or the integrity
+ * check's copy).  With why != NULL, describes an inconsistent op there
+ * and returns 1 for it.
+ */
+int sess_state_apply(struct sess_store *st, int table, int64_t stream,
+    const struct sess_evinfo *in, const char *producer, int64_t attempt,
+    int64_t seq, char *why, size_t whylen, struct sess_err *e);
+/* Drops one message from the view (supersede). */
+int sess_state_drop(struct sess_store *st, int table, int64_t stream,
+    const char *msg, struct sess_err *e);
+
+#endif

@@ -1,0 +1,519 @@
+/* log.c: streams, appending events with idempotent producers, reading. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int
+stream_lookup(struct sess_store *st, const char *name, struct sess_stream *out,
+    struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	const char *ct;
+	int rc;
+
+	s = sess_stmt(st, STMT_STREAM_GET, "SELECT id, tail, created, closed, "
+	    "content_type FROM streams WHERE name = ?1", e);
+	if (s == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return sess_err_set(e, SESS_ENOENT, "%s: no such stream", name);
+	}
+	if (rc != SQLITE_ROW)
+		return sess_dberr(st, rc, "read stream", e);
+	out->id = sqlite3_column_int64(s, 0);
+	out->tail = sqlite3_column_int64(s, 1);
+	out->created = sqlite3_column_int64(s, 2);
+	out->closed = sqlite3_column_int(s, 3);
+	ct = (const char *)sqlite3_column_text(s, 4);
+	snprintf(out->content_type, sizeof(out->content_type), "%s",
+	    ct ? ct : "");
+	sqlite3_reset(s);
+	return 0;
+}
+
+int
+sess_stream_get(struct sess_store *st, const char *name,
+    struct sess_stream *out, struct sess_err *e)
+{
+	int rc;
+
+	if ((rc = sess_name_check(name, strlen(name), e)) != 0)
+		return rc;
+	return stream_lookup(st, name, out, e);
+}
+
+static int
+stream_create(struct sess_store *st, const char *name, struct sess_stream *out,
+    struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	s = sess_stmt(st, STMT_STREAM_NEW, "INSERT INTO streams (name, "
+	    "content_type, created) VALUES (?1, 'application/json', ?2)", e);
+	if (s == NULL)
+		return e ? e->code : SESS_EIO;
+	memset(out, 0, sizeof(*out));
+	out->created = sess_now();
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, out->created);
+	if ((rc = sqlite3_step(s)) != SQLITE_DONE)
+		return sess_dberr(st, rc, "create stream", e);
+	out->id = sqlite3_last_insert_rowid(st->db);
+	snprintf(out->content_type, sizeof(out->content_type),
+	    "application/json");
+	return 0;
+}
+
+/* Serializes v compactly into the store's scratch buffer. */
+static int
+serialize(struct sess_store *st, json_t *v, struct sess_err *e)
+{
+	size_t n;
+	int rc;
+
+	st->scratch.len = 0;
+	n = json_dumpb(v, st->scratch.p, st->scratch.size,
+	    JSON_COMPACT | JSON_ENCODE_ANY);
+	if (n == 0)
+		return sess_err_set(e, SESS_EINVAL, "value cannot be encoded");
+	if (st->scratch.p == NULL || n >= st->scratch.size) {
+		if ((rc = sess_buf_reserve(&st->scratch, n)) != 0)
+			return sess_err_set(e, rc, "value too large");
+		n = json_dumpb(v, st->scratch.p, st->scratch.size,
+		    JSON_COMPACT | JSON_ENCODE_ANY);
+	}
+	st->scratch.len = n;
+	return 0;
+}
+
+static int
+event_put(struct sess_store *st, int64_t stream, int64_t seq, int64_t time,
+    const char *type, const struct sess_producer *pr, int64_t pseq,
+    struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	s = sess_stmt(st, STMT_EVENT_PUT, "INSERT INTO events (stream, seq, "
+	    "time, type, producer, epoch, pseq, data) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", e);
+	if (s == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, stream);
+	sqlite3_bind_int64(s, 2, seq);
+	sqlite3_bind_int64(s, 3, time);
+	if (type != NULL)
+		sqlite3_bind_text(s, 4, type, -1, SQLITE_STATIC);
+	if (pr != NULL) {
+		sqlite3_bind_text(s, 5, pr->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 6, pr->epoch);
+		sqlite3_bind_int64(s, 7, pseq);
+	}
+	sqlite3_bind_text(s, 8, st->scratch.p, (int)st->scratch.len,
+	    SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) != SQLITE_DONE)
+		return sess_dberr(st, rc, "append", e);
+	return 0;
+}
+
+struct pstate {
+	int found;
+	int64_t epoch, next;
+};
+
+static int
+producer_get(struct sess_store *st, int64_t stream, const char *id,
+    struct pstate *ps, struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	s = sess_stmt(st, STMT_PRODUCER_GET, "SELECT epoch, next FROM "
+	    "producers WHERE stream = ?1 AND id = ?2", e);
+	if (s == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, stream);
+	sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+	memset(ps, 0, sizeof(*ps));
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		ps->found = 1;
+		ps->epoch = sqlite3_column_int64(s, 0);
+		ps->next = sqlite3_column_int64(s, 1);
+	} else if (rc != SQLITE_DONE) {
+		return sess_dberr(st, rc, "read producer", e);
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+static int
+producer_put(struct sess_store *st, int64_t stream, const char *id,
+    const struct pstate *ps, struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	s = sess_stmt(st, STMT_PRODUCER_PUT, "INSERT INTO producers (stream, "
+	    "id, epoch, next, updated) VALUES (?1, ?2, ?3, ?4, ?5) "
+	    "ON CONFLICT (stream, id) DO UPDATE SET epoch = excluded.epoch, "
+	    "next = excluded.next, updated = excluded.updated", e);
+	if (s == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, stream);
+	sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, ps->epoch);
+	sqlite3_bind_int64(s, 4, ps->next);
+	sqlite3_bind_int64(s, 5, sess_now());
+	if ((rc = sqlite3_step(s)) != SQLITE_DONE)
+		return sess_dberr(st, rc, "update producer", e);
+	return 0;
+}
+
+/* The seq of the event that holds producer position pseq. */
+static int
+producer_dup(struct sess_store *st, int64_t stream,
+    const struct sess_producer *pr, int64_t pseq, int64_t *seq,
+    struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	s = sess_stmt(st, STMT_PRODUCER_DUP, "SELECT seq FROM events WHERE "
+	    "stream = ?1 AND producer = ?2 AND epoch = ?3 AND pseq <= ?4 AND "
+	    "producer IS NOT NULL ORDER BY pseq DESC LIMIT 1", e);
+	if (s == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, stream);
+	sqlite3_bind_text(s, 2, pr->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, pr->epoch);
+	sqlite3_bind_int64(s, 4, pseq);
+	rc = sqlite3_step(s);
+	*seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sess_dberr(st, rc, "read producer events", e);
+	return 0;
+}
+
+/*
+ * A new epoch of a producer supersedes the messages older epochs wrote:
+ * they leave the materialized view, and a marker event tells live
+ * readers to drop them too.  No marker when there is nothing to drop, so
+ * plain streams never see one.
+ */
+static int
+supersede(struct sess_store *st, struct sess_stream *ss,
+    const struct sess_producer *pr, int64_t old, int64_t now,
+    struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	json_t *marker = NULL, *msgs;
+	size_t i;
+	int rc;
+
+	s = sess_stmt(st, STMT_MSG_SUPERSEDED, "SELECT msg FROM messages "
+	    "WHERE stream = ?1 AND producer = ?2 AND attempt < ?3 "
+	    "ORDER BY first", e);
+	if (s == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, ss->id);
+	sqlite3_bind_text(s, 2, pr->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, pr->epoch);
+	msgs = json_array();
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(msgs, json_string(
+		    (const char *)sqlite3_column_text(s, 0)));
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		rc = sess_dberr(st, rc, "read messages", e);
+		goto out;
+	}
+	rc = 0;
+	if (json_array_size(msgs) == 0)
+		goto out;
+	for (i = 0; i < json_array_size(msgs); i++)
+		if ((rc = sess_state_drop(st, STATE_MAIN, ss->id,
+		    json_string_value(json_array_get(msgs, i)), e)) != 0)
+			goto out;
+	marker = json_pack("{s:s, s:s, s:I, s:I, s:O}", "type", "superseded",
+	    "producer", pr->id, "epoch", (json_int_t)old, "by",
+	    (json_int_t)pr->epoch, "msgs", msgs);
+	if (marker == NULL) {
+		rc = sess_err_set(e, SESS_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = serialize(st, marker, e)) != 0)
+		goto out;
+	rc = event_put(st, ss->id, ++ss->tail, now, "superseded", NULL, 0, e);
+out:
+	json_decref(marker);
+	json_decref(msgs);
+	return rc;
+}
+
+/* Drops the first k bytes of a text chunk's "text" (a partial rerun). */
+static int
+trim_text(json_t *v, size_t k, struct sess_err *e)
+{
+	json_t *t = json_object_get(v, "text");
+
+	if (!json_is_string(t) || k > json_string_length(t))
+		return sess_err_set(e, SESS_EINVAL,
+		    "producer position is inside a value that is not text");
+	if (json_object_set_new(v, "text", json_stringn(json_string_value(t) +
+	    k, json_string_length(t) - k)) != 0)
+		return sess_err_set(e, SESS_EINVAL, "rerun text is not UTF-8 "
+		    "at the point already written");
+	return 0;
+}
+
+int
+sess_append(struct sess_store *st, const char *stream, int flags,
+    const struct sess_producer *pr, struct sess_item *items, size_t n,
+    struct sess_ack *acks, struct sess_err *e)
+{
+	struct sess_stream ss;
+	struct sess_evinfo in;
+	struct pstate ps = { 0 };
+	int64_t now, old, start;
+	size_t i;
+	int rc;
+
+	if ((rc = sess_name_check(stream, strlen(stream), e)) != 0)
+		return rc;
+	if ((rc = sess_tx_begin(st, e)) != 0)
+		return rc;
+	rc = stream_lookup(st, stream, &ss, e);
+	if (rc == SESS_ENOENT && !(flags & SESS_NOCREATE))
+		rc = stream_create(st, stream, &ss, e);
+	if (rc != 0)
+		goto fail;
+	if (ss.closed) {
+		rc = sess_err_set(e, SESS_ECONFLICT, "%s: stream is closed",
+		    stream);
+		goto fail;
+	}
+	if (strcmp(ss.content_type, "application/json") != 0) {
+		rc = sess_err_set(e, SESS_ECONFLICT, "%s: stream holds %s, "
+		    "not JSON", stream, ss.content_type);
+		goto fail;
+	}
+	if (pr != NULL && (rc = producer_get(st, ss.id, pr->id, &ps, e)) != 0)
+		goto fail;
+	now = sess_now();
+	for (i = 0; i < n; i++) {
+		struct sess_item *it = &items[i];
+
+		acks[i].duplicate = 0;
+		if (pr != NULL) {
+			if (ps.found && pr->epoch < ps.epoch) {
+				rc = sess_err_set(e, SESS_ESTALE, "producer "
+				    "'%s': stale epoch %lld (current epoch is "
+				    "%lld)", pr->id, (long long)pr->epoch,
+				    (long long)ps.epoch);
+				goto fail;
+			}
+			if (!ps.found || pr->epoch > ps.epoch) {
+				if (it->pseq != 0) {
+					rc = sess_err_set(e, SESS_EGAP,
+					    "producer '%s': new epoch %lld "
+					    "must start at 0, not %lld", pr->id,
+					    (long long)pr->epoch,
+					    (long long)it->pseq);
+					goto fail;
+				}
+				old = ps.epoch;
+				if (ps.found && (rc = supersede(st, &ss, pr,
+				    old, now, e)) != 0)
+					goto fail;
+				ps.found = 1;
+				ps.epoch = pr->epoch;
+				ps.next = 0;
+			}
+			if (it->pseq > ps.next) {
+				rc = sess_err_set(e, SESS_EGAP, "producer '%s': "
+				    "sequence gap: expected %lld, got %lld",
+				    pr->id, (long long)ps.next,
+				    (long long)it->pseq);
+				goto fail;
+			}
+			if (it->pseq + it->units <= ps.next) {
+				if ((rc = producer_dup(st, ss.id, pr, it->pseq,
+				    &acks[i].seq, e)) != 0)
+					goto fail;
+				acks[i].duplicate = 1;
+				continue;
+			}
+			if (it->pseq < ps.next && (rc = trim_text(it->value,
+			    (size_t)(ps.next - it->pseq), e)) != 0)
+				goto fail;
+			start = it->pseq > ps.next ? it->pseq : ps.next;
+			ps.next = it->pseq + it->units;
+		} else {
+			start = 0;
+		}
+		if ((rc = sess_event_check(it->value, &in, e)) != 0 ||
+		    (rc = serialize(st, it->value, e)) != 0)
+			goto fail;
+		if (ss.tail >= SESS_SEQ_MAX) {
+			rc = sess_err_set(e, SESS_EINVAL, "%s: stream is full",
+			    stream);
+			goto fail;
+		}
+		acks[i].seq = ++ss.tail;
+		if ((rc = event_put(st, ss.id, ss.tail, it->time ? it->time :
+		    now, in.type, pr, start, e)) != 0)
+			goto fail;
+		if (in.op != SESS_OP_NONE && (rc = sess_state_apply(st,
+		    STATE_MAIN, ss.id, &in, pr ? pr->id : NULL,
+		    pr ? pr->epoch : 0, ss.tail, NULL, 0, e)) != 0)
+			goto fail;
+	}
+	{
+		sqlite3_stmt *s = sess_stmt(st, STMT_STREAM_TAIL,
+		    "UPDATE streams SET tail = ?1 WHERE id = ?2", e);
+
+		if (s == NULL) {
+			rc = e ? e->code : SESS_EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(s, 1, ss.tail);
+		sqlite3_bind_int64(s, 2, ss.id);
+		if ((rc = sqlite3_step(s)) != SQLITE_DONE) {
+			rc = sess_dberr(st, rc, "append", e);
+			goto fail;
+		}
+	}
+	if (pr != NULL && (rc = producer_put(st, ss.id, pr->id, &ps, e)) != 0)
+		goto fail;
+	return sess_tx_commit(st, e);
+fail:
+	sess_tx_rollback(st);
+	return rc;
+}
+
+#define READ_BATCH 1024
+
+struct sess_reader {
+	struct sess_store *st;
+	char *stream;
+	char *type;
+	int64_t id;         /* 0 until the stream exists */
+	int64_t pos;        /* seq of the last event returned */
+	int rows;           /* rows returned by the running query */
+	int running;
+	sqlite3_stmt *q;
+};
+
+struct sess_reader *
+sess_reader_open(struct sess_store *st, const char *stream, int64_t after,
+    const char *type, struct sess_err *e)
+{
+	struct sess_reader *r;
+	const char *sql;
+	int rc;
+
+	if (sess_name_check(stream, strlen(stream), e) != 0)
+		return NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->stream = strdup(stream)) == NULL ||
+	    (type != NULL && (r->type = strdup(type)) == NULL)) {
+		sess_err_set(e, SESS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	r->st = st;
+	r->pos = after;
+	sql = type != NULL ?
+	    "SELECT seq, time, data, type FROM events WHERE stream = ?1 AND "
+	    "seq > ?2 AND type = ?4 ORDER BY seq LIMIT ?3" :
+	    "SELECT seq, time, data, type FROM events WHERE stream = ?1 AND "
+	    "seq > ?2 ORDER BY seq LIMIT ?3";
+	rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &r->q, NULL);
+	if (rc != SQLITE_OK) {
+		sess_dberr(st, rc, "prepare", e);
+		goto fail;
+	}
+	return r;
+fail:
+	sess_reader_close(r);
+	return NULL;
+}
+
+void
+sess_reader_close(struct sess_reader *r)
+{
+	if (r == NULL)
+		return;
+	sqlite3_finalize(r->q);
+	free(r->stream);
+	free(r->type);
+	free(r);
+}
+
+void
+sess_reader_reset(struct sess_reader *r)
+{
+	sqlite3_reset(r->q);
+	r->running = 0;
+}
+
+int64_t
+sess_reader_position(const struct sess_reader *r)
+{
+	return r->pos;
+}
+
+int
+sess_reader_next(struct sess_reader *r, struct sess_event *ev,
+    struct sess_err *e)
+{
+	struct sess_stream ss;
+	int rc;
+
+	if (r->id == 0) {
+		rc = stream_lookup(r->st, r->stream, &ss, e);
+		if (rc == SESS_ENOENT)
+			return 0;
+		if (rc != 0)
+			return rc;
+		r->id = ss.id;
+	}
+	for (;;) {
+		if (!r->running) {
+			sqlite3_reset(r->q);
+			sqlite3_bind_int64(r->q, 1, r->id);
+			sqlite3_bind_int64(r->q, 2, r->pos);
+			sqlite3_bind_int(r->q, 3, READ_BATCH);
+			if (r->type != NULL)
+				sqlite3_bind_text(r->q, 4, r->type, -1,
+				    SQLITE_STATIC);
+			r->running = 1;
+			r->rows = 0;
+		}
+		rc = sqlite3_step(r->q);
+		if (rc == SQLITE_ROW)
+			break;
+		r->running = 0;
+		sqlite3_reset(r->q);
+		if (rc != SQLITE_DONE)
+			return sess_dberr(r->st, rc, "read", e);
+		if (r->rows < READ_BATCH)
+			return 0;
+	}
+	r->rows++;
+	ev->seq = r->pos = sqlite3_column_int64(r->q, 0);
+	ev->time = sqlite3_column_int64(r->q, 1);
+	ev->data = sqlite3_column_blob(r->q, 2);
+	ev->len = (size_t)sqlite3_column_bytes(r->q, 2);
+	ev->type = (const char *)sqlite3_column_text(r->q, 3);
+	if (ev->data == NULL)
+		ev->data = "";
+	return 1;
+}

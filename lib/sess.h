@@ -1,0 +1,261 @@
+/* sess.h: the public interface of libsess, grouped by file. */
+#ifndef SESS_H
+#define SESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/*
+ * err.c: errors.  Library functions never print and never exit: they
+ * return 0 (or a count) on success and a negative SESS_E* code on
+ * failure, with a message filled into a caller-supplied struct sess_err.
+ */
+enum {
+	SESS_EINVAL = -2,    /* malformed input: JSON, name, offset, size */
+	SESS_ENOENT = -3,    /* no such stream or store */
+	SESS_ESTALE = -4,    /* producer epoch older than the current one */
+	SESS_EGAP = -5,      /* producer sequence gap */
+	SESS_ECONFLICT = -6, /* stream closed, content type mismatch */
+	SESS_ENOTSTORE = -7, /* file is not a sess store, or is newer */
+	SESS_EBUSY = -8,     /* store locked past the busy timeout */
+	SESS_EIO = -9,       /* I/O error, disk full, read-only store */
+	SESS_ENOMEM = -10,
+};
+
+struct sess_err {
+	int code;
+	char msg[512];
+};
+
+/* Fills e (if not NULL) and returns code. */
+int sess_err_set(struct sess_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The shared exit status for an error code: 1, 2 or 111. */
+int sess_err_exit(int code);
+
+/*
+ * buf.c: growable byte buffers with a hard cap.  A buffer never grows
+ * past cap; an append that would is refused with SESS_EINVAL.
+ */
+struct sess_buf {
+	char *p;
+	size_t len, size, cap;
+};
+void sess_buf_init(struct sess_buf *b, size_t cap);
+void sess_buf_release(struct sess_buf *b);
+int sess_buf_add(struct sess_buf *b, const void *p, size_t n);
+int sess_buf_reserve(struct sess_buf *b, size_t n);
+/* Removes the first n bytes. */
+void sess_buf_consume(struct sess_buf *b, size_t n);
+
+/* utf8.c: UTF-8 validation. */
+/*
+ * Returns the length of the longest prefix of p[0..n) made of complete,
+ * valid UTF-8 sequences; an incomplete sequence at the very end is left
+ * out (it may be completed by the next read).  *bad is set to the index
+ * of the first invalid byte, or to -1 if there is none.
+ */
+size_t sess_utf8_prefix(const unsigned char *p, size_t n, long *bad);
+
+/*
+ * offset.c: offsets.  An event's offset is its sequence number in the
+ * stream (from 1) as SESS_OFFSET_LEN zero-padded digits, so offsets sort
+ * lexicographically.  Reading "from" an offset returns the events after
+ * it; offset 0 (or -1) is the start of the stream.
+ */
+#define SESS_OFFSET_LEN 16
+#define SESS_SEQ_MAX 9999999999999999LL
+enum { SESS_OFF_START, SESS_OFF_NOW, SESS_OFF_SEQ };
+/* out must hold SESS_OFFSET_LEN + 1 bytes. */
+void sess_offset_fmt(int64_t seq, char *out);
+/* Parses "-1", "now", an offset or a plain sequence number. */
+int sess_offset_parse(const char *s, int *kind, int64_t *seq,
+    struct sess_err *e);
+
+/* name.c: stream names. */
+#define SESS_NAME_MAX 1024
+int sess_name_check(const char *name, size_t len, struct sess_err *e);
+
+/*
+ * jsonl.c: bounded line reading from a file descriptor.  The reader owns
+ * its buffer; lines returned point into it and stay valid until the next
+ * call to sess_lines_fill().
+ */
+struct sess_lines;
+struct sess_lines *sess_lines_new(int fd, size_t maxline);
+void sess_lines_free(struct sess_lines *lr);
+/*
+ * Reads once (blocking) unless wait is 0, then only what is available.
+ * Returns bytes read, 0 at end of input, -1 with errno on error.
+ * After end of input, a final unterminated line is still returned.
+ */
+long sess_lines_fill(struct sess_lines *lr, int wait);
+/*
+ * Returns 1 with the next complete line (without its newline) in
+ * *line and *len and its 1-based number in *lineno, 0 if none is complete
+ * yet, or SESS_EINVAL if the pending line is longer than maxline (its
+ * number in *lineno).
+ */
+int sess_lines_next(struct sess_lines *lr, const char **line, size_t *len,
+    long *lineno, struct sess_err *e);
+/* True once end of input was seen and every line was returned. */
+int sess_lines_done(const struct sess_lines *lr);
+/* Bytes buffered but not yet returned as lines. */
+size_t sess_lines_pending(const struct sess_lines *lr);
+
+/*
+ * Parses one JSON text strictly (one value, valid UTF-8, no NUL).
+ * Returns a new reference, or NULL with the parser's message in e.
+ */
+json_t *sess_json_parse(const char *p, size_t n, struct sess_err *e);
+
+/* An event as read from a stream. */
+struct sess_event {
+	int64_t seq;
+	int64_t time;
+	const char *data;  /* compact JSON text, not NUL-terminated */
+	size_t len;
+	const char *type;  /* NULL if none */
+};
+
+/*
+ * event.c: the session conventions on JSON events (type, msg/op).
+ */
+enum { SESS_OP_NONE, SESS_OP_CREATE, SESS_OP_APPEND, SESS_OP_REPLACE,
+	SESS_OP_FINISH, SESS_OP_DELETE };
+struct sess_evinfo {
+	const char *type; /* borrowed from the value, or NULL */
+	const char *msg;
+	int op;
+	const char *text;
+	size_t textlen;
+};
+/* Checks the conventions and extracts the fields; borrowed pointers. */
+int sess_event_check(json_t *v, struct sess_evinfo *info, struct sess_err *e);
+const char *sess_op_name(int op);
+/*
+ * Appends an event as one output line to b: {"stream":...,"offset":...,
+ * "seq":N,"time":...,"data":VALUE} and a newline.  stream_json is the
+ * stream name already encoded as a JSON string.
+ */
+int sess_event_format(struct sess_buf *b, const char *stream_json,
+    const struct sess_event *ev);
+
+/*
+ * store.c: the SQLite store.  One handle per thread.
+ */
+#define SESS_RDONLY 0x1   /* do not create the file */
+#define SESS_SYNC_NORMAL 0x2 /* synchronous=NORMAL: faster, not durable */
+struct sess_store;
+/* Opens (creating if allowed) and migrates the store at path. */
+struct sess_store *sess_store_open(const char *path, int flags,
+    struct sess_err *e);
+void sess_store_close(struct sess_store *st);
+const char *sess_store_path(const struct sess_store *st);
+/* SESS_SYNC is "full" or "normal"; returns flags or -1. */
+int sess_sync_flags(const char *mode);
+
+/*
+ * watch.c: change notification across processes.  Every commit made
+ * through this library touches PATH-wake; a watch wakes on that with
+ * inotify, so a follower learns of another process's append at once.
+ */
+struct sess_watch;
+struct sess_watch *sess_watch_open(struct sess_store *st, struct sess_err *e);
+void sess_watch_close(struct sess_watch *w);
+/* A descriptor that polls readable when the store may have changed. */
+int sess_watch_fd(const struct sess_watch *w);
+/* Waits up to ms (-1 forever) for a change; 1 changed, 0 timeout. */
+int sess_watch_wait(struct sess_watch *w, int ms);
+/* Clears pending notifications after the fd polled readable. */
+void sess_watch_drain(struct sess_watch *w);
+
+/*
+ * log.c: streams and events.
+ */
+struct sess_stream {
+	int64_t id;
+	int64_t tail;      /* seq of the last event, 0 if none */
+	int64_t created;   /* microseconds since the epoch */
+	int closed;
+	char content_type[128];
+};
+/* Returns 0, or SESS_ENOENT if the stream does not exist. */
+int sess_stream_get(struct sess_store *st, const char *name,
+    struct sess_stream *out, struct sess_err *e);
+
+struct sess_item {
+	json_t *value;     /* borrowed; may be modified to trim text */
+	int64_t time;      /* microseconds since the epoch; 0 means now */
+	int64_t pseq;      /* producer position of this item */
+	int64_t units;     /* producer units it takes: 1, or text bytes */
+};
+struct sess_producer {
+	const char *id;
+	int64_t epoch;
+};
+struct sess_ack {
+	int64_t seq;       /* the event's seq (original one if duplicate) */
+	int duplicate;
+};
+#define SESS_NOCREATE 0x1
+/*
+ * Appends n JSON items to stream in one transaction; with a producer,
+ * items are checked against its (epoch, position) and duplicates are
+ * acknowledged without being written.  Fills acks[0..n).  On error
+ * nothing of the batch is written.
+ */
+int sess_append(struct sess_store *st, const char *stream, int flags,
+    const struct sess_producer *pr, struct sess_item *items, size_t n,
+    struct sess_ack *acks, struct sess_err *e);
+
+struct sess_reader;
+/*
+ * A reader returns the events of stream after seq `after`, optionally
+ * only those whose type is `type`.  Pointers in events it returns stay
+ * valid until the next call.
+ */
+struct sess_reader *sess_reader_open(struct sess_store *st, const char *stream,
+    int64_t after, const char *type, struct sess_err *e);
+void sess_reader_close(struct sess_reader *r);
+/* 1 with an event, 0 if none is available now, negative on error. */
+int sess_reader_next(struct sess_reader *r, struct sess_event *ev,
+    struct sess_err *e);
+/* Ends the current read transaction, so that later commits are seen. */
+void sess_reader_reset(struct sess_reader *r);
+int64_t sess_reader_position(const struct sess_reader *r);
+
+/*
+ * state.c: mutable messages materialized from msg/op events.
+ */
+struct sess_message {
+	const char *msg;
+	const char *text;
+	size_t textlen;
+	const char *status;  /* streaming, complete, deleted */
+	const char *producer;
+	int64_t attempt;
+	int64_t first, last; /* seqs of the first and latest op */
+};
+/* Calls fn for each message in creation order; stops if fn returns != 0. */
+int sess_messages_each(struct sess_store *st, const char *stream,
+    int (*fn)(const struct sess_message *m, void *arg), void *arg,
+    struct sess_err *e);
+
+/*
+ * check.c: integrity.  Calls report for each problem found; returns the
+ * number of problems, or a negative error.
+ */
+int sess_check(struct sess_store *st, const char *stream,
+    void (*report)(const char *what, void *arg), void *arg,
+    struct sess_err *e);
+
+/* time.c: clocks and RFC 3339. */
+int64_t sess_now(void);
+/* out must hold 32 bytes: 2026-11-27T10:56:33.123456Z */
+size_t sess_time_fmt(int64_t us, char *out);
+int sess_time_parse(const char *s, int64_t *us);
+
+#endif

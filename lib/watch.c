@@ -1,0 +1,93 @@
+/* watch.c: learn of other processes' commits through inotify. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/*
+ * Without inotify (or the wake file) a watch still works, by waking up
+ * at this interval; that is the fallback, not the way it normally runs.
+ */
+#define FALLBACK_MS 100
+
+struct sess_watch {
+	int fd;
+};
+
+struct sess_watch *
+sess_watch_open(struct sess_store *st, struct sess_err *e)
+{
+	struct sess_watch *w;
+	int fd;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		sess_err_set(e, SESS_ENOMEM, "out of memory");
+		return NULL;
+	}
+	w->fd = -1;
+	/* The wake file must exist to be watched; creating it is harmless. */
+	if ((fd = open(st->wakepath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) >= 0)
+		close(fd);
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->fd >= 0 && inotify_add_watch(w->fd, st->wakepath,
+	    IN_MODIFY | IN_ATTRIB) < 0) {
+		close(w->fd);
+		w->fd = -1;
+	}
+	return w;
+}
+
+void
+sess_watch_close(struct sess_watch *w)
+{
+	if (w == NULL)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w);
+}
+
+int
+sess_watch_fd(const struct sess_watch *w)
+{
+	return w->fd;
+}
+
+void
+sess_watch_drain(struct sess_watch *w)
+{
+	char buf[4096];
+
+	if (w->fd < 0)
+		return;
+	while (read(w->fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+int
+sess_watch_wait(struct sess_watch *w, int ms)
+{
+	struct pollfd pfd;
+	int rc;
+
+	if (w->fd < 0) {
+		if (ms < 0 || ms > FALLBACK_MS)
+			ms = FALLBACK_MS;
+		poll(NULL, 0, ms);
+		return 1;
+	}
+	pfd.fd = w->fd;
+	pfd.events = POLLIN;
+	do
+		rc = poll(&pfd, 1, ms);
+	while (rc < 0 && errno == EINTR);
+	if (rc <= 0)
+		return 0;
+	sess_watch_drain(w);
+	return 1;
+}
