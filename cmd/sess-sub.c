@@ -192,7 +192,8 @@ main(int argc, char **argv)
 	    sess_offset_parse(offset, &kind, &start, &e) != 0)
 		errx(EXIT_USAGE, "%s", e.msg);
 	sj = tool_json_string(stream);
-	st = tool_open(tool_db(db), SESS_RDONLY);
+	/* A follower may start before any writer: it creates the store. */
+	st = tool_open(tool_db(db), follow ? 0 : SESS_RDONLY);
 	rc = sess_stream_get(st, stream, &ss, &e);
 	if (rc == SESS_ENOENT)
 		memset(&ss, 0, sizeof(ss));

@@ -36,12 +36,13 @@ sess_name_check(const char *name, size_t len, struct sess_err *e)
 			continue;
 		if (i == seg)
 			return sess_err_set(e, SESS_EINVAL,
-			    "stream name '%.64s' has an empty segment", name);
+			    "stream name '%.*s' has an empty segment",
+			    (int)(len < 64 ? len : 64), name);
 		if ((i - seg == 1 && name[seg] == '.') ||
 		    (i - seg == 2 && memcmp(name + seg, "..", 2) == 0))
 			return sess_err_set(e, SESS_EINVAL,
-			    "stream name '%.64s' has a '.' or '..' segment",
-			    name);
+			    "stream name '%.*s' has a '.' or '..' segment",
+			    (int)(len < 64 ? len : 64), name);
 		seg = i + 1;
 	}
 	return 0;

@@ -58,10 +58,14 @@ sess_time_parse(const char *s, int64_t *us)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int h, m;
+		int h, m, i;
 
-		if (sscanf(p + 1, "%2d:%2d", &h, &m) != 2)
-			return SESS_EINVAL;
+		/* Exactly [+-]HH:MM. */
+		for (i = 1; i <= 5; i++)
+			if (i == 3 ? p[i] != ':' : (p[i] < '0' || p[i] > '9'))
+				return SESS_EINVAL;
+		h = (p[1] - '0') * 10 + (p[2] - '0');
+		m = (p[4] - '0') * 10 + (p[5] - '0');
 		off = (h * 3600 + m * 60) * (*p == '+' ? 1 : -1);
 		p += 6;
 	} else {

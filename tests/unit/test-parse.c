@@ -1,0 +1,213 @@
+/* test-parse.c: offsets, names, UTF-8, bounded buffers, line reading. */
+#include <unistd.h>
+
+#include "sess.h"
+#include "unit.h"
+
+static void
+offsets(void)
+{
+	struct sess_err e;
+	char buf[SESS_OFFSET_LEN + 1], prev[SESS_OFFSET_LEN + 1];
+	int64_t seq, i;
+	int kind;
+
+	ok(sess_offset_parse("-1", &kind, &seq, &e) == 0 &&
+	    kind == SESS_OFF_START && seq == 0, "-1 is the start");
+	ok(sess_offset_parse("now", &kind, &seq, &e) == 0 &&
+	    kind == SESS_OFF_NOW, "now is the tail");
+	ok(sess_offset_parse("42", &kind, &seq, &e) == 0 &&
+	    kind == SESS_OFF_SEQ && seq == 42, "a plain seq number");
+	ok(sess_offset_parse("0000000000000042", &kind, &seq, &e) == 0 &&
+	    seq == 42, "a full offset");
+	ok(sess_offset_parse("", &kind, &seq, &e) == SESS_EINVAL,
+	    "empty is refused");
+	ok(sess_offset_parse("-2", &kind, &seq, &e) == SESS_EINVAL &&
+	    strstr(e.msg, "negative") != NULL, "-2 is refused as negative");
+	ok(sess_offset_parse("12a", &kind, &seq, &e) == SESS_EINVAL,
+	    "garbage is refused");
+	ok(sess_offset_parse(" 1", &kind, &seq, &e) == SESS_EINVAL,
+	    "leading space is refused");
+	ok(sess_offset_parse("99999999999999999", &kind, &seq, &e) ==
+	    SESS_EINVAL, "17 digits are refused");
+	ok(sess_offset_parse("9999999999999999", &kind, &seq, &e) == 0 &&
+	    seq == SESS_SEQ_MAX, "16 nines are the largest offset");
+	sess_offset_fmt(7, buf);
+	ok(strcmp(buf, "0000000000000007") == 0, "offsets are zero-padded");
+	ok(strlen(buf) == SESS_OFFSET_LEN, "offsets are fixed-width");
+	/* Lexicographic order is numeric order, across digit counts. */
+	sess_offset_fmt(0, prev);
+	for (i = 1; i < 100000000000LL; i = i * 3 + 1) {
+		sess_offset_fmt(i, buf);
+		if (strcmp(prev, buf) >= 0)
+			break;
+		memcpy(prev, buf, sizeof(buf));
+	}
+	ok(i >= 100000000000LL, "offsets sort lexicographically");
+	sess_offset_fmt(SESS_SEQ_MAX, buf);
+	ok(sess_offset_parse(buf, &kind, &seq, &e) == 0 && seq ==
+	    SESS_SEQ_MAX, "format and parse round-trip at the maximum");
+}
+
+static void
+names(void)
+{
+	struct sess_err e;
+	char big[SESS_NAME_MAX + 2];
+
+	ok(sess_name_check("chat/alice/run-42", 17, &e) == 0,
+	    "a path-like name");
+	ok(sess_name_check("caf\xc3\xa9", 5, &e) == 0, "a UTF-8 name");
+	ok(sess_name_check("", 0, &e) == SESS_EINVAL, "empty name refused");
+	ok(sess_name_check("a/../b", 6, &e) == SESS_EINVAL, "'..' refused");
+	ok(sess_name_check("..", 2, &e) == SESS_EINVAL, "bare '..' refused");
+	ok(sess_name_check("a/./b", 5, &e) == SESS_EINVAL, "'.' refused");
+	ok(sess_name_check("a..b", 4, &e) == 0, "'..' inside a segment is fine");
+	ok(sess_name_check("/a", 2, &e) == SESS_EINVAL, "leading slash refused");
+	ok(sess_name_check("a/", 2, &e) == SESS_EINVAL, "trailing slash refused");
+	ok(sess_name_check("a//b", 4, &e) == SESS_EINVAL, "empty segment");
+	ok(sess_name_check("a\tb", 3, &e) == SESS_EINVAL &&
+	    strstr(e.msg, "control") != NULL, "control character refused");
+	ok(sess_name_check("a\0b", 3, &e) == SESS_EINVAL, "NUL refused");
+	ok(sess_name_check("a\x7f", 2, &e) == SESS_EINVAL, "DEL refused");
+	ok(sess_name_check("\xff", 1, &e) == SESS_EINVAL, "bad UTF-8 refused");
+	memset(big, 'x', sizeof(big));
+	ok(sess_name_check(big, SESS_NAME_MAX, &e) == 0, "1024 bytes fit");
+	ok(sess_name_check(big, SESS_NAME_MAX + 1, &e) == SESS_EINVAL,
+	    "1025 bytes are refused");
+}
+
+static void
+utf8(void)
+{
+	static const struct {
+		const char *s;
+		size_t prefix;
+		long bad;
+	} cases[] = {
+		{ "abc", 3, -1 },
+		{ "\xc3\xa9", 2, -1 },
+		{ "a\xc3", 1, -1 },              /* incomplete: held back */
+		{ "\xe2\x82", 0, -1 },
+		{ "\xf0\x9f\x98\x80", 4, -1 },    /* emoji */
+		{ "\xf0\x9f\x98", 0, -1 },
+		{ "\xc0\xaf", 0, 0 },             /* overlong */
+		{ "\xe0\x80\xaf", 0, 0 },         /* overlong */
+		{ "\xed\xa0\x80", 0, 0 },         /* surrogate */
+		{ "\xf4\x90\x80\x80", 0, 0 },     /* past U+10FFFF */
+		{ "ab\xff", 2, 2 },
+		{ "\xc3\x28", 0, 0 },
+	};
+	size_t i, n;
+	long bad;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = sess_utf8_prefix((const unsigned char *)cases[i].s,
+		    strlen(cases[i].s), &bad);
+		ok(n == cases[i].prefix && bad == cases[i].bad,
+		    "utf8 case %zu: prefix %zu bad %ld", i, n, bad);
+	}
+}
+
+static void
+buffers(void)
+{
+	struct sess_buf b;
+	char chunk[100];
+
+	memset(chunk, 'a', sizeof(chunk));
+	sess_buf_init(&b, 250);
+	ok(sess_buf_add(&b, chunk, 100) == 0, "add within cap");
+	ok(sess_buf_add(&b, chunk, 100) == 0, "add up to 200");
+	ok(sess_buf_add(&b, chunk, 100) == SESS_EINVAL, "add past cap refused");
+	ok(b.len == 200, "a refused add changes nothing");
+	ok(sess_buf_add(&b, chunk, 50) == 0 && b.len == 250,
+	    "exactly the cap fits");
+	ok(b.p[b.len] == '\0', "buffer stays NUL-terminated");
+	sess_buf_consume(&b, 240);
+	ok(b.len == 10 && b.p[0] == 'a', "consume moves the rest down");
+	ok(sess_buf_add(&b, chunk, (size_t)-1) == SESS_EINVAL,
+	    "a huge add is refused without overflow");
+	sess_buf_release(&b);
+}
+
+static void
+lines(void)
+{
+	struct sess_lines *lr;
+	struct sess_err e;
+	const char *line;
+	size_t len;
+	long lineno;
+	int fds[2];
+
+	if (pipe(fds) != 0)
+		exit(111);
+	lr = sess_lines_new(fds[0], 8);
+	ok(write(fds[1], "abc\ndefg", 8) == 8, "write input");
+	ok(sess_lines_fill(lr, 1) == 8, "fill reads what is there");
+	ok(sess_lines_next(lr, &line, &len, &lineno, &e) == 1 && len == 3 &&
+	    memcmp(line, "abc", 3) == 0 && lineno == 1, "first line");
+	ok(sess_lines_next(lr, &line, &len, &lineno, &e) == 0,
+	    "an unterminated line waits");
+	ok(sess_lines_fill(lr, 0) < 0, "non-blocking fill with no data");
+	ok(write(fds[1], "h\n123456789\n", 12) == 12, "write more");
+	sess_lines_fill(lr, 1);
+	ok(sess_lines_next(lr, &line, &len, &lineno, &e) == 1 && len == 5 &&
+	    memcmp(line, "defgh", 5) == 0 && lineno == 2,
+	    "a line completed by a later read");
+	ok(sess_lines_next(lr, &line, &len, &lineno, &e) == SESS_EINVAL &&
+	    lineno == 3 && strstr(e.msg, "longer than 8") != NULL,
+	    "a line over the cap is an error with its number");
+	sess_lines_free(lr);
+	close(fds[0]);
+	close(fds[1]);
+
+	if (pipe(fds) != 0)
+		exit(111);
+	lr = sess_lines_new(fds[0], 8);
+	ok(write(fds[1], "12345678\nxy", 11) == 11, "write a line at the cap");
+	close(fds[1]);
+	while (sess_lines_fill(lr, 1) > 0)
+		;
+	ok(sess_lines_next(lr, &line, &len, &lineno, &e) == 1 && len == 8,
+	    "a line exactly at the cap is fine");
+	ok(sess_lines_next(lr, &line, &len, &lineno, &e) == 1 && len == 2 &&
+	    memcmp(line, "xy", 2) == 0, "a final line without newline");
+	ok(sess_lines_done(lr), "done after the last line");
+	sess_lines_free(lr);
+	close(fds[0]);
+}
+
+static void
+json(void)
+{
+	struct sess_err e;
+	json_t *v;
+
+	v = sess_json_parse("{\"a\":1}", 7, &e);
+	ok(json_is_object(v), "an object parses");
+	json_decref(v);
+	v = sess_json_parse("42", 2, &e);
+	ok(json_is_integer(v), "a bare number parses");
+	json_decref(v);
+	ok(sess_json_parse("{\"a\":1} 2", 9, &e) == NULL, "two values refused");
+	ok(sess_json_parse("", 0, &e) == NULL, "empty text refused");
+	ok(sess_json_parse("\"a\0\"", 4, &e) == NULL &&
+	    strstr(e.msg, "NUL") != NULL, "NUL refused");
+	ok(sess_json_parse("\"\xff\"", 3, &e) == NULL, "invalid UTF-8 refused");
+	ok(sess_json_parse("{bad", 4, &e) == NULL &&
+	    strstr(e.msg, "column") != NULL, "error names the column");
+}
+
+int
+main(void)
+{
+	offsets();
+	names();
+	utf8();
+	buffers();
+	lines();
+	json();
+	return unit_done();
+}
