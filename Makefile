@@ -41,7 +41,8 @@ MAN = $(wildcard man/*.[0-9])
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = gcc make pkg-config libsqlite3-dev libjansson-dev \
-	libwebsockets-dev libcurl4-openssl-dev libssl-dev sqlite3 bats mandoc
+	libwebsockets-dev libcurl4-openssl-dev libssl-dev sqlite3 bats mandoc \
+	zsh
 
 all: $(PROGS:%=$(BUILD)/bin/%) $(UNITS) $(FUZZERS) $(BENCH)
 

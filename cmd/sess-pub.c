@@ -48,6 +48,9 @@ struct pub {
 	struct sess_ack acks[BATCH_MAX];
 	size_t n, bytes;
 	int64_t pseq;                  /* producer position of the next value */
+	/* Compact texts of the batch's scanned values, and where each is. */
+	struct sess_buf raw;
+	struct sess_jscan scans[BATCH_MAX];
 };
 
 /* Commits the pending batch and prints its acknowledgements. */
@@ -61,6 +64,19 @@ flush_batch(struct pub *p)
 
 	if (p->n == 0)
 		return;
+	/* Scanned texts are placed now that the buffer no longer moves. */
+	for (i = 0; i < p->n; i++) {
+		struct sess_jscan *js = &p->scans[i];
+
+		if (js->len == 0)
+			continue; /* no scanned text: the value is encoded */
+		p->items[i].json = p->raw.p + js->at;
+		p->items[i].len = js->len;
+		if (p->items[i].value != NULL)
+			continue; /* its conventions come from the value */
+		p->items[i].type = js->has_type ? p->raw.p + js->type_at : NULL;
+		p->items[i].typelen = js->type_len;
+	}
 	rc = sess_append(p->st, p->stream, p->flags, p->prp, p->items, p->n,
 	    p->acks, &e);
 	for (i = 0; i < p->n; i++)
@@ -78,17 +94,32 @@ flush_batch(struct pub *p)
 	if (!p->quiet)
 		tool_flush();
 	p->n = p->bytes = 0;
+	p->raw.len = 0;
 }
 
+/* Makes room in the batch for one more value of about bytes. */
 static void
-add(struct pub *p, json_t *v, int64_t units, size_t bytes)
+room(struct pub *p, size_t bytes)
 {
 	if (p->n == BATCH_MAX || p->bytes + bytes > BATCH_BYTES)
 		flush_batch(p);
-	p->items[p->n].value = v;
-	p->items[p->n].time = 0;
-	p->items[p->n].pseq = p->pseq;
-	p->items[p->n].units = units;
+}
+
+/* Adds a value; with scanned set, its scan is in p->scans[p->n]. */
+static void
+add(struct pub *p, json_t *v, int64_t units, size_t bytes, int scanned)
+{
+	struct sess_item *it;
+
+	if (!scanned) {
+		room(p, bytes);
+		p->scans[p->n].len = 0;
+	}
+	it = &p->items[p->n];
+	memset(it, 0, sizeof(*it));
+	it->value = v;
+	it->pseq = p->pseq;
+	it->units = units;
 	p->pseq += units;
 	p->bytes += bytes;
 	p->n++;
@@ -138,7 +169,7 @@ pub_args(struct pub *p, int argc, char **argv)
 				json_decref(p->items[p->n - 1].value);
 			errx(EXIT_USAGE, "argument %d: %s", i + 1, e.msg);
 		}
-		add(p, v, 1, strlen(argv[i]));
+		add(p, v, 1, strlen(argv[i]), 0);
 	}
 	flush_batch(p);
 }
@@ -156,6 +187,7 @@ pub_lines(struct pub *p, size_t maxline)
 
 	if ((lr = sess_lines_new(0, maxline)) == NULL)
 		err(EXIT_TEMP, "out of memory");
+	sess_buf_init(&p->raw, BATCH_BYTES + maxline + 16);
 	while (!sess_lines_done(lr)) {
 		if (sess_lines_fill(lr, 1) < 0 && errno != EAGAIN)
 			err(EXIT_TEMP, "<stdin>");
@@ -177,7 +209,31 @@ pub_lines(struct pub *p, size_t maxline)
 				;
 			if (i == len)
 				continue; /* blank lines carry no value */
-			v = sess_json_parse(line, len, &e);
+			/*
+			 * The fast path: one pass validates and compacts.
+			 * Values that -t or -m change, or that carry
+			 * message ops, go through the full parser.
+			 */
+			room(p, len);
+			rc = sess_json_scan(line, len, &p->raw, &p->scans[p->n],
+			    &e);
+			if (rc == 0 && !p->scans[p->n].complex && !p->type &&
+			    !p->msg) {
+				struct sess_item *it = &p->items[p->n];
+
+				memset(it, 0, sizeof(*it));
+				it->pseq = p->pseq++;
+				it->units = 1;
+				p->bytes += len;
+				p->n++;
+				continue;
+			}
+			/* -t and -m change the value: it is encoded anew. */
+			if (rc == 0 && (p->type || p->msg)) {
+				p->raw.len = p->scans[p->n].at;
+				p->scans[p->n].len = 0;
+			}
+			v = rc == 0 ? sess_json_parse(line, len, &e) : NULL;
 			if (v != NULL)
 				v = prepare(p, v, &e);
 			if (v == NULL) {
@@ -186,11 +242,12 @@ pub_lines(struct pub *p, size_t maxline)
 				errx(EXIT_USAGE, "<stdin>:%ld: %s", lineno,
 				    e.msg);
 			}
-			add(p, v, 1, len);
+			add(p, v, 1, len, 1);
 		}
 		flush_batch(p);
 	}
 	sess_lines_free(lr);
+	sess_buf_release(&p->raw);
 }
 
 static json_t *
@@ -221,7 +278,7 @@ pub_text(struct pub *p)
 	long bad;
 	json_t *v;
 
-	add(p, textop(p, "create"), 1, 0);
+	add(p, textop(p, "create"), 1, 0, 0);
 	flush_batch(p);
 	for (;;) {
 		do
@@ -240,7 +297,7 @@ pub_text(struct pub *p)
 			continue;
 		v = textop(p, "append");
 		json_object_set_new(v, "text", json_stringn((char *)buf, valid));
-		add(p, v, (int64_t)valid, valid);
+		add(p, v, (int64_t)valid, valid, 0);
 		flush_batch(p);
 		total += (long long)valid;
 		memmove(buf, buf + valid, held - valid);
@@ -249,7 +306,7 @@ pub_text(struct pub *p)
 	if (held > 0)
 		errx(EXIT_USAGE, "<stdin>: byte %lld: truncated UTF-8 sequence "
 		    "at end of input", total + 1);
-	add(p, textop(p, "finish"), 1, 0);
+	add(p, textop(p, "finish"), 1, 0, 0);
 	flush_batch(p);
 }
 

@@ -37,6 +37,7 @@ static const struct option longopts[] = {
 /* One recorded event, from the store or from a file. */
 struct rec {
 	json_t *value;      /* for files and -a */
+	char *stream;       /* the recorded stream name, for files */
 	struct sess_event ev;
 };
 
@@ -80,8 +81,10 @@ flush_dest(struct replay *rp)
 		return;
 	rc = sess_append(rp->st, rp->dest, 0, NULL, rp->items, rp->n,
 	    rp->acks, &e);
-	for (i = 0; i < rp->n; i++)
+	for (i = 0; i < rp->n; i++) {
 		json_decref(rp->items[i].value);
+		free((char *)rp->items[i].json);
+	}
 	rp->n = 0;
 	if (rc != 0)
 		tool_die(&e);
@@ -100,7 +103,13 @@ emit(struct replay *rp, const char *sj, struct sess_event *ev, json_t *value)
 		    (value = sess_json_parse(ev->data, ev->len, &e)) == NULL)
 			errx(EXIT_USAGE, "seq %lld: %s", (long long)ev->seq,
 			    e.msg);
+		/* Values go on as written; the parse is for conventions. */
+		memset(&rp->items[rp->n], 0, sizeof(rp->items[rp->n]));
 		rp->items[rp->n].value = value;
+		if ((rp->items[rp->n].json = strndup(ev->data, ev->len)) ==
+		    NULL)
+			err(EXIT_TEMP, "out of memory");
+		rp->items[rp->n].len = ev->len;
 		/* Timed replays happen now; untimed copies keep the times. */
 		rp->items[rp->n].time = rp->speed > 0 ? 0 : ev->time;
 		rp->items[rp->n].pseq = 0;
@@ -152,6 +161,43 @@ replay_stream(struct replay *rp, const char *stream)
 }
 
 /*
+ * The value as written in the line: sess-sub puts "data" last, so the
+ * text between ,"data": and the final } is it, if that text is the same
+ * value.  Otherwise (a hand-made file) the value is encoded.
+ */
+static void
+raw_data(struct rec *r, const char *line, size_t len)
+{
+	static struct sess_buf b;
+	struct sess_jscan js;
+	struct sess_err e;
+	const char *p = NULL, *q;
+	json_t *v;
+
+	if (b.cap == 0)
+		sess_buf_init(&b, MAX_IMPORT_LINE);
+	while (len > 0 && strchr(" \t\r", line[len - 1]) != NULL)
+		len--;
+	for (q = line; (q = memmem(q, (size_t)(line + len - q),
+	    ",\"data\":", 8)) != NULL; q++)
+		p = q + 8;
+	b.len = 0;
+	if (p != NULL && len > 0 && line[len - 1] == '}' &&
+	    sess_json_scan(p, (size_t)(line + len - 1 - p), &b, &js, &e) == 0 &&
+	    (v = sess_json_parse(b.p + js.at, js.len, &e)) != NULL) {
+		if (json_equal(v, r->value))
+			r->ev.data = strndup(b.p + js.at, js.len);
+		json_decref(v);
+	}
+	if (r->ev.data == NULL)
+		r->ev.data = json_dumps(r->value, JSON_COMPACT |
+		    JSON_ENCODE_ANY);
+	if (r->ev.data == NULL)
+		err(EXIT_TEMP, "out of memory");
+	r->ev.len = strlen(r->ev.data);
+}
+
+/*
  * Import: every line of the file must be a sess-sub event line; all are
  * read and checked before the first is appended, so a bad file writes
  * nothing.
@@ -166,7 +212,7 @@ replay_file(struct replay *rp, const char *path)
 	const char *line, *name;
 	char *sj;
 	long lineno;
-	int fd, rc;
+	int fd, rc = 0;
 
 	name = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
@@ -210,6 +256,10 @@ replay_file(struct replay *rp, const char *path)
 				    json_string_value(t));
 			recs[n].ev.seq = json_integer_value(s);
 			recs[n].value = json_incref(data);
+			raw_data(&recs[n], line, len);
+			recs[n].stream = json_is_string(json_object_get(v,
+			    "stream")) ? strdup(json_string_value(
+			    json_object_get(v, "stream"))) : NULL;
 			json_decref(v);
 			n++;
 		}
@@ -219,26 +269,28 @@ replay_file(struct replay *rp, const char *path)
 	sess_lines_free(lr);
 	if (fd != 0)
 		close(fd);
-	sj = tool_json_string(rp->dest ? rp->dest : "import");
 	for (i = 0; i < n; i++) {
 		char *text = NULL;
 
-		if (rp->dest == NULL) {
-			text = json_dumps(recs[i].value, JSON_COMPACT |
-			    JSON_ENCODE_ANY);
-			recs[i].ev.data = text;
-			recs[i].ev.len = strlen(text);
-		}
+		sj = NULL;
+		text = (char *)recs[i].ev.data;
+		if (rp->dest == NULL)
+			sj = tool_json_string(recs[i].stream ? recs[i].stream :
+			    "");
 		rc = emit(rp, sj, &recs[i].ev, recs[i].value);
 		free(text);
+		free(sj);
+		free(recs[i].stream);
 		if (rc != 0) {
-			for (i++; i < n; i++)
+			for (i++; i < n; i++) {
 				json_decref(recs[i].value);
+				free(recs[i].stream);
+				free((char *)recs[i].ev.data);
+			}
 			break;
 		}
 	}
 	flush_dest(rp);
-	free(sj);
 	free(recs);
 	return 0;
 }
@@ -333,7 +385,10 @@ main(int argc, char **argv)
 	if ((stream && sess_name_check(stream, strlen(stream), &e) != 0) ||
 	    (rp.dest && sess_name_check(rp.dest, strlen(rp.dest), &e) != 0))
 		errx(EXIT_USAGE, "%s", e.msg);
-	rp.st = tool_open(tool_db(db), rp.dest ? 0 : SESS_RDONLY);
+	/* Printing a recording needs no store; writing follows SESS_SYNC. */
+	if (import == NULL || rp.dest != NULL)
+		rp.st = tool_open(tool_db(db), rp.dest ? tool_sync(NULL) :
+		    SESS_RDONLY);
 	if (state) {
 		if ((rc = sess_messages_each(rp.st, stream, print_message, NULL,
 		    &e)) != 0)

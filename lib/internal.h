@@ -18,6 +18,7 @@ enum {
 	STMT_MSG_SUPERSEDED,
 	STMT_MSG_DROP,
 	STMT_MSG_EACH,
+	STMT_MSG_FINISHED,
 	STMT_STATE,     /* SESS_OP_* slots follow, for two tables */
 	STMT_MAX = STMT_STATE + 2 * 8,
 };

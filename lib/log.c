@@ -91,10 +91,11 @@ serialize(struct sess_store *st, json_t *v, struct sess_err *e)
 	return 0;
 }
 
+/* Inserts one event whose value is data[0..len), default the scratch. */
 static int
 event_put(struct sess_store *st, int64_t stream, int64_t seq, int64_t time,
-    const char *type, const struct sess_producer *pr, int64_t pseq,
-    struct sess_err *e)
+    const char *type, size_t typelen, const struct sess_producer *pr,
+    int64_t pseq, const char *data, size_t len, struct sess_err *e)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -108,14 +109,17 @@ event_put(struct sess_store *st, int64_t stream, int64_t seq, int64_t time,
 	sqlite3_bind_int64(s, 2, seq);
 	sqlite3_bind_int64(s, 3, time);
 	if (type != NULL)
-		sqlite3_bind_text(s, 4, type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, type, (int)typelen, SQLITE_STATIC);
 	if (pr != NULL) {
 		sqlite3_bind_text(s, 5, pr->id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 6, pr->epoch);
 		sqlite3_bind_int64(s, 7, pseq);
 	}
-	sqlite3_bind_text(s, 8, st->scratch.p, (int)st->scratch.len,
-	    SQLITE_STATIC);
+	if (data == NULL) {
+		data = st->scratch.p;
+		len = st->scratch.len;
+	}
+	sqlite3_bind_text(s, 8, data, (int)len, SQLITE_STATIC);
 	if ((rc = sqlite3_step(s)) != SQLITE_DONE)
 		return sess_dberr(st, rc, "append", e);
 	return 0;
@@ -250,7 +254,8 @@ supersede(struct sess_store *st, struct sess_stream *ss,
 	}
 	if ((rc = serialize(st, marker, e)) != 0)
 		goto out;
-	rc = event_put(st, ss->id, ++ss->tail, now, "superseded", NULL, 0, e);
+	rc = event_put(st, ss->id, ++ss->tail, now, "superseded", 10, NULL, 0,
+	    NULL, 0, e);
 out:
 	json_decref(marker);
 	json_decref(msgs);
@@ -273,17 +278,118 @@ trim_text(json_t *v, size_t k, struct sess_err *e)
 	return 0;
 }
 
+/*
+ * A message the producer's current epoch already finished takes no more
+ * text: a rerun whose input differs from the first run's must come as a
+ * new epoch, or its bytes would be spliced into the old text.
+ */
+static int
+finished_by(struct sess_store *st, int64_t stream, const char *msg,
+    const struct sess_producer *pr, struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc, done = 0;
+
+	s = sess_stmt(st, STMT_MSG_FINISHED, "SELECT 1 FROM messages WHERE "
+	    "stream = ?1 AND msg = ?2 AND producer = ?3 AND attempt = ?4 AND "
+	    "status = 'complete'", e);
+	if (s == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, stream);
+	sqlite3_bind_text(s, 2, msg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, pr->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, pr->epoch);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		done = 1;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sess_dberr(st, rc, "read messages", e);
+	if (done)
+		return sess_err_set(e, SESS_ECONFLICT, "producer '%s' already "
+		    "finished message \"%s\" in epoch %lld; input that differs "
+		    "from the first run needs a new epoch", pr->id, msg,
+		    (long long)pr->epoch);
+	return 0;
+}
+
+/* A superseded marker, however it was appended, drops what it lists. */
+static int
+apply_marker(struct sess_store *st, int64_t stream, json_t *v,
+    struct sess_err *e)
+{
+	json_t *msgs = json_object_get(v, "msgs"), *m;
+	size_t i;
+	int rc;
+
+	json_array_foreach(msgs, i, m)
+		if (json_is_string(m) && (rc = sess_state_drop(st, STATE_MAIN,
+		    stream, json_string_value(m), e)) != 0)
+			return rc;
+	return 0;
+}
+
+/*
+ * Writes one admitted item as event ++ss->tail and applies its
+ * conventions.  The stored text is the caller's compact text where it
+ * has one, so values are kept as written; otherwise the value encoded.
+ */
+static int
+put_item(struct sess_store *st, struct sess_stream *ss,
+    const struct sess_producer *pr, struct sess_item *it, int64_t start,
+    int64_t now, int trimmed, int64_t *seq, struct sess_err *e)
+{
+	struct sess_evinfo in;
+	json_t *parsed = NULL, *v = it->value;
+	const char *type = it->type, *data = it->json;
+	size_t typelen = it->typelen, len = it->len;
+	int rc;
+
+	memset(&in, 0, sizeof(in));
+	if (v != NULL) {
+		if ((rc = sess_event_check(v, &in, e)) != 0)
+			return rc;
+		type = in.type;
+		typelen = type ? strlen(type) : 0;
+		if (data == NULL || trimmed) {
+			if ((rc = serialize(st, v, e)) != 0)
+				return rc;
+			data = NULL;
+		}
+	}
+	if (pr != NULL && in.op != SESS_OP_NONE && in.op != SESS_OP_FINISH &&
+	    (rc = finished_by(st, ss->id, in.msg, pr, e)) != 0)
+		return rc;
+	*seq = ++ss->tail;
+	if ((rc = event_put(st, ss->id, ss->tail, it->time ? it->time : now,
+	    type, typelen, pr, start, data, len, e)) != 0)
+		return rc;
+	if (in.op != SESS_OP_NONE)
+		return sess_state_apply(st, STATE_MAIN, ss->id, &in,
+		    pr ? pr->id : NULL, pr ? pr->epoch : 0, ss->tail, NULL, 0,
+		    e);
+	if (type != NULL && typelen == 10 && memcmp(type, "superseded",
+	    10) == 0) {
+		if (v == NULL && (v = parsed = sess_json_parse(it->json,
+		    it->len, e)) == NULL)
+			return SESS_EINVAL;
+		rc = apply_marker(st, ss->id, v, e);
+		json_decref(parsed);
+		return rc;
+	}
+	return 0;
+}
+
 int
 sess_append(struct sess_store *st, const char *stream, int flags,
     const struct sess_producer *pr, struct sess_item *items, size_t n,
     struct sess_ack *acks, struct sess_err *e)
 {
 	struct sess_stream ss;
-	struct sess_evinfo in;
 	struct pstate ps = { 0 };
 	int64_t now, old, start;
 	size_t i;
-	int rc;
+	int rc, trimmed;
 
 	if ((rc = sess_name_check(stream, strlen(stream), e)) != 0)
 		return rc;
@@ -350,29 +456,23 @@ sess_append(struct sess_store *st, const char *stream, int flags,
 				acks[i].duplicate = 1;
 				continue;
 			}
-			if (it->pseq < ps.next && (rc = trim_text(it->value,
+			trimmed = it->pseq < ps.next;
+			if (trimmed && (rc = trim_text(it->value,
 			    (size_t)(ps.next - it->pseq), e)) != 0)
 				goto fail;
-			start = it->pseq > ps.next ? it->pseq : ps.next;
+			start = trimmed ? ps.next : it->pseq;
 			ps.next = it->pseq + it->units;
 		} else {
 			start = 0;
+			trimmed = 0;
 		}
-		if ((rc = sess_event_check(it->value, &in, e)) != 0 ||
-		    (rc = serialize(st, it->value, e)) != 0)
-			goto fail;
 		if (ss.tail >= SESS_SEQ_MAX) {
 			rc = sess_err_set(e, SESS_EINVAL, "%s: stream is full",
 			    stream);
 			goto fail;
 		}
-		acks[i].seq = ++ss.tail;
-		if ((rc = event_put(st, ss.id, ss.tail, it->time ? it->time :
-		    now, in.type, pr, start, e)) != 0)
-			goto fail;
-		if (in.op != SESS_OP_NONE && (rc = sess_state_apply(st,
-		    STATE_MAIN, ss.id, &in, pr ? pr->id : NULL,
-		    pr ? pr->epoch : 0, ss.tail, NULL, 0, e)) != 0)
+		if ((rc = put_item(st, &ss, pr, it, start, now, trimmed,
+		    &acks[i].seq, e)) != 0)
 			goto fail;
 	}
 	{

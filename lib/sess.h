@@ -121,6 +121,22 @@ struct sess_event {
 };
 
 /*
+ * json.c: strict validation and compaction in one pass, for the hot
+ * path.  It accepts exactly what sess_json_parse() accepts, appends the
+ * value without insignificant white space to out, and notes the
+ * top-level fields the store cares about.  complex is set when the
+ * value needs the full parser for its conventions (msg or op present,
+ * type not a plain string, a key written with escapes).
+ */
+struct sess_jscan {
+	size_t at, len;         /* the compact value in out */
+	size_t type_at, type_len; /* the type string's bytes in out */
+	int object, has_type, complex;
+};
+int sess_json_scan(const char *p, size_t n, struct sess_buf *out,
+    struct sess_jscan *info, struct sess_err *e);
+
+/*
  * event.c: the session conventions on JSON events (type, msg/op).
  */
 enum { SESS_OP_NONE, SESS_OP_CREATE, SESS_OP_APPEND, SESS_OP_REPLACE,
@@ -188,6 +204,12 @@ int sess_stream_get(struct sess_store *st, const char *name,
 
 struct sess_item {
 	json_t *value;     /* borrowed; may be modified to trim text */
+	/*
+	 * Without a value: compact JSON text already checked by
+	 * sess_json_scan() and found not complex, with its type (or NULL).
+	 */
+	const char *json, *type;
+	size_t len, typelen;
 	int64_t time;      /* microseconds since the epoch; 0 means now */
 	int64_t pseq;      /* producer position of this item */
 	int64_t units;     /* producer units it takes: 1, or text bytes */

@@ -1,0 +1,338 @@
+#!/usr/bin/env bats
+# 100-docs: usage(), the options table, the man pages and the shell
+# completions list the same options, and the man pages' examples run.
+load common
+
+setup() {
+	common_setup
+	export LC_ALL=C
+}
+
+# usage_letters PROG: every option letter in PROG's usage, one a line
+# ("[-NqT]" gives N, q and T; "[-d FILE]" and "-i FILE" give d and i).
+usage_letters() {
+	local u
+	u=$("$1" -h) || return 1
+	grep -oE '(^|[[ ])-[A-Za-z]+' <<<"$u" | sed 's/^[[ ]*-//' |
+	    fold -w1 | sort -u
+}
+
+# getopt_letters PROG: the letters of PROG's getopt string, one a line.
+getopt_letters() {
+	sed -n 's/.*getopt_long([^"]*"\([^"]*\)".*/\1/p' "$top/cmd/$1.c" |
+	    tr -d ':' | fold -w1 | sort -u
+}
+
+# longopts PROG: "NAME LETTER ARG" for each entry of PROG's longopts
+# table, ARG being 1 if the option takes an argument.
+longopts() {
+	sed -n '/longopts\[\] = {/,/^};/p' "$top/cmd/$1.c" |
+	    sed -n "s/.*{ \"\([a-z-]*\)\", \([a-z_]*\), NULL, '\(.\)' }.*/\1 \3 \2/p" |
+	    sed 's/ no_argument$/ 0/; s/ required_argument$/ 1/'
+}
+
+# rendered PAGE: the page as plain text.
+rendered() {
+	mandoc -Tascii "$top/man/$1" | sed 's/.\x08//g'
+}
+
+# section PAGE NAME: the rendered text of section NAME of PAGE.
+section() {
+	rendered "$1" | awk -v s="$2" '/^[A-Z]/ { on = ($0 == s); next } on'
+}
+
+# squeeze: whitespace runs to one space, none at either end.
+squeeze() {
+	tr -s ' \t\n' '   ' | sed 's/^ //; s/ $//'
+}
+
+# check_usage PROG: -h and --help print the usage on stdout and exit 0;
+# a bad option prints it on stderr and exits 2.
+check_usage() {
+	local p=$1 want
+	run --separate-stderr -0 "$p" -h
+	[[ $output == "usage: $p "* ]]
+	[ -z "$stderr" ]
+	want=$output
+	run --separate-stderr -0 "$p" --help
+	[ "$output" = "$want" ]
+	# Z is no option of any program.
+	run -1 grep -q Z <(getopt_letters "$p")
+	run --separate-stderr -2 "$p" -Z
+	[ -z "$output" ]
+	[[ $stderr == *"usage: $p "* ]]
+	run --separate-stderr -2 "$p" --no-such-option
+	[ -z "$output" ]
+	[[ $stderr == *"usage: $p "* ]]
+}
+
+# check_options PROG: usage() names every getopt letter but h, and the
+# longopts table gives each long option the short form of the same kind.
+check_options() {
+	local p=$1 name c arg
+	run -0 diff <({ usage_letters "$p"; echo h; } | sort -u) \
+	    <(getopt_letters "$p")
+	run -0 longopts "$p"
+	[ -n "$output" ]
+	while read -r name c arg; do
+		# An option that takes an argument has a ':' in getopt.
+		run -"$((1 - arg))" grep -qF "$c:" <(sed -n \
+		    's/.*getopt_long([^"]*"\([^"]*\)".*/\1/p' "$top/cmd/$p.c")
+		run -0 grep -qx "$c" <(getopt_letters "$p")
+	done < <(longopts "$p")
+	# And every letter has a long form.
+	run -0 diff <(getopt_letters "$p") \
+	    <(longopts "$p" | cut -d' ' -f2 | sort -u)
+}
+
+# check_man PROG: SYNOPSIS is usage() word for word, and OPTIONS has an
+# entry "-X ARG, --long=ARG" for every option and nothing else.
+check_man() {
+	local p=$1 page="$top/man/$1.1" name c arg want got letters
+	[ -f "$page" ]
+	run -0 mandoc -Tlint -W warning "$page"
+	[ -z "$output" ]
+	want=$("$p" -h | sed 's/^usage://' | squeeze)
+	got=$(section "$p.1" SYNOPSIS | squeeze)
+	echo "usage:    $want"
+	echo "SYNOPSIS: $got"
+	[ "$got" = "$want" ]
+	letters=$(usage_letters "$p")
+	[ -n "$letters" ]
+	for c in $letters; do
+		run -0 grep -qE "^\.(Op )?Fl [A-Za-z]*$c" <(sed -n \
+		    '/^\.Sh SYNOPSIS/,/^\.Sh /p' "$page")
+		run -0 grep -qE "^\.It Fl $c( |$)" <(sed -n \
+		    '/^\.Sh OPTIONS/,/^\.Sh /p' "$page")
+	done
+	while read -r name c arg; do
+		if [ "$arg" = 1 ]; then
+			run -0 grep -qE "^\.It Fl $c Ar [A-Z]+ , Fl -$name Ns = Ns Ar [A-Z]+$" "$page"
+		else
+			run -0 grep -qE "^\.It Fl $c , Fl -$name$" "$page"
+		fi
+	done < <(longopts "$p")
+	# No entry for an option that does not exist.
+	run -0 diff <(sed -n '/^\.Sh OPTIONS/,/^\.Sh /p' "$page" |
+	    sed -n 's/^\.It Fl \(.\).*/\1/p' | sort -u) <(getopt_letters "$p")
+}
+
+# check_env PROG: ENVIRONMENT lists exactly the variables PROG reads.
+check_env() {
+	local p=$1 page="$top/man/$1.1"
+	{
+		grep -oE 'getenv\("[A-Z_]+"\)' "$top/cmd/$p.c" |
+		    sed 's/getenv("\(.*\)")/\1/'
+		grep -q 'tool_db(' "$top/cmd/$p.c" && echo SESS_DB
+		grep -q 'tool_sync(' "$top/cmd/$p.c" && echo SESS_SYNC
+	} | sort -u >env.src
+	sed -n '/^\.Sh ENVIRONMENT/,/^\.Sh /p' "$page" |
+	    sed -n 's/^\.It Ev \([A-Z_]*\).*/\1/p' | sort -u >env.man
+	run -0 diff env.src env.man
+}
+
+# complete_bash PROG WORD...: what PROG's bash completion offers for the
+# command line "PROG WORD...", the last word being completed.
+complete_bash() {
+	local p=$1
+	shift
+	bash -c '
+		source "$1" || exit 1
+		p=$2
+		shift 2
+		spec=$(complete -p "$p") || exit 1
+		f=${spec#*-F }
+		f=${f%% *}
+		COMP_WORDS=("$p" "$@")
+		COMP_CWORD=$#
+		COMP_LINE="${COMP_WORDS[*]}"
+		COMP_POINT=${#COMP_LINE}
+		"$f" "$p" "${COMP_WORDS[COMP_CWORD]}" \
+		    "${COMP_WORDS[COMP_CWORD - 1]}"
+		printf "%s\n" "${COMPREPLY[@]}"
+	' complete_bash "$top/completions/bash/$p" "$p" "$@"
+}
+
+# check_bash PROG: the bash completion parses, and offers every short and
+# long option, files after -d.
+check_bash() {
+	local p=$1 c name arg letters
+	[ -f "$top/completions/bash/$p" ]
+	run -0 bash -n "$top/completions/bash/$p"
+	run -0 grep -q "complete -F" "$top/completions/bash/$p"
+	complete_bash "$p" - >offered
+	echo "offered: $(squeeze <offered)"
+	letters=$(usage_letters "$p")
+	[ -n "$letters" ]
+	for c in $letters h; do
+		run -0 grep -qxe "-$c" offered
+	done
+	while read -r name c arg; do
+		run -0 grep -qxe "--$name" offered
+	done < <(longopts "$p")
+	: >a-file
+	run -0 complete_bash "$p" -d a-
+	[ "$output" = a-file ]
+	run -0 complete_bash "$p" --db = a-
+	[ "$output" = a-file ]
+}
+
+# check_zsh PROG: the zsh completion parses and has a spec for every
+# option, short and long form together, with an argument where one is due.
+check_zsh() {
+	local p=$1 f="$top/completions/zsh/_$1" name c arg letters
+	[ -f "$f" ]
+	run -0 grep -qx "#compdef $p" <(head -1 "$f")
+	run -0 grep -q '_arguments' "$f"
+	letters=$(usage_letters "$p")
+	[ -n "$letters" ]
+	for c in $letters h; do
+		run -0 grep -qE -- "\{-$c\+?," "$f"
+	done
+	while read -r name c arg; do
+		if [ "$arg" = 1 ]; then
+			run -0 grep -qF -- "{-$c+,--$name=}'[" "$f"
+		else
+			run -0 grep -qF -- "{-$c,--$name}'[" "$f"
+		fi
+	done < <(longopts "$p")
+	command -v zsh >/dev/null || skip "zsh is not installed"
+	run -0 zsh -n "$f"
+}
+
+# examples PAGE: the commands ("$ " lines, continued after a trailing
+# "|" or "\") of the EXAMPLES section of PAGE, as a script.
+examples() {
+	section "$1" EXAMPLES | awk '
+		cont { print; cont = /[|\\]$/; next }
+		/^ *\$ / { sub(/^ *\$ /, ""); print; cont = /[|\\]$/ }'
+}
+
+# check_examples PAGE: its examples run, in order, each exiting 0.
+check_examples() {
+	examples "$1" >examples.sh
+	cat examples.sh
+	[ -s examples.sh ]
+	run -0 timeout 60 bash -eo pipefail examples.sh
+}
+
+@test "sess-pub: -h, --help and a bad option" {
+	check_usage sess-pub
+}
+
+@test "sess-sub: -h, --help and a bad option" {
+	check_usage sess-sub
+}
+
+@test "sess-replay: -h, --help and a bad option" {
+	check_usage sess-replay
+}
+
+@test "sess-pub: usage, getopt and longopts agree" {
+	check_options sess-pub
+}
+
+@test "sess-sub: usage, getopt and longopts agree" {
+	check_options sess-sub
+}
+
+@test "sess-replay: usage, getopt and longopts agree" {
+	check_options sess-replay
+}
+
+@test "sess-pub.1: SYNOPSIS is usage(), OPTIONS lists every option" {
+	check_man sess-pub
+}
+
+@test "sess-sub.1: SYNOPSIS is usage(), OPTIONS lists every option" {
+	check_man sess-sub
+}
+
+@test "sess-replay.1: SYNOPSIS is usage(), OPTIONS lists every option" {
+	check_man sess-replay
+}
+
+@test "sess-pub.1: ENVIRONMENT lists what sess-pub reads" {
+	check_env sess-pub
+}
+
+@test "sess-sub.1: ENVIRONMENT lists what sess-sub reads" {
+	check_env sess-sub
+}
+
+@test "sess-replay.1: ENVIRONMENT lists what sess-replay reads" {
+	check_env sess-replay
+}
+
+@test "sess-pub: bash completion offers every option" {
+	check_bash sess-pub
+	run -0 complete_bash sess-pub -S ''
+	[ "$(squeeze <<<"$output")" = "full normal" ]
+	run -0 complete_bash sess-pub --sync = n
+	[ "$output" = normal ]
+}
+
+@test "sess-sub: bash completion offers every option" {
+	check_bash sess-sub
+	run -0 complete_bash sess-sub -o ''
+	[ "$(squeeze <<<"$output")" = "-1 now" ]
+	run -0 complete_bash sess-sub --offset = n
+	[ "$output" = now ]
+}
+
+@test "sess-replay: bash completion offers every option" {
+	check_bash sess-replay
+	: >rec.jsonl
+	run -0 complete_bash sess-replay -i rec
+	[ "$output" = rec.jsonl ]
+}
+
+@test "sess-pub: zsh completion has every option" {
+	check_zsh sess-pub
+	run -0 grep -qF ":mode:(full normal)'" "$top/completions/zsh/_sess-pub"
+}
+
+@test "sess-sub: zsh completion has every option" {
+	check_zsh sess-sub
+	run -0 grep -qF ":offset:(-1 now)'" "$top/completions/zsh/_sess-sub"
+}
+
+@test "sess-replay: zsh completion has every option" {
+	check_zsh sess-replay
+}
+
+@test "section 7 pages lint clean and cover every program" {
+	local page p
+	for page in sess.7 sess-event.7; do
+		run -0 mandoc -Tlint -W warning "$top/man/$page"
+		[ -z "$output" ]
+	done
+	for p in sess-pub sess-sub sess-replay; do
+		run -0 grep -qx "\.It Xr $p 1" "$top/man/sess.7"
+	done
+	run -0 grep -qx '\.Sh EXIT STATUS' "$top/man/sess.7"
+	for page in sess.7 sess-pub.1 sess-sub.1 sess-replay.1; do
+		run -0 section "$page" 'EXIT STATUS'
+		[[ $output == *111* ]]
+	done
+}
+
+@test "sess-pub.1 examples run" {
+	check_examples sess-pub.1
+}
+
+@test "sess-sub.1 examples run" {
+	check_examples sess-sub.1
+}
+
+@test "sess-replay.1 examples run" {
+	check_examples sess-replay.1
+}
+
+@test "sess.7 examples run" {
+	check_examples sess.7
+}
+
+@test "sess-event.7 examples run" {
+	check_examples sess-event.7
+}
