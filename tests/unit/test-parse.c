@@ -200,6 +200,75 @@ json(void)
 	    strstr(e.msg, "column") != NULL, "error names the column");
 }
 
+static void
+scan(void)
+{
+	static const struct {
+		const char *in, *out;
+		int complex, has_type;
+	} good[] = {
+		{ " { \"a\" : [ 1 , 2.5e3 ] , \"b\":null } ", "{\"a\":[1,2.5e3],\"b\":null}", 0, 0 },
+		{ "{\"type\":\"token\",\"i\":1}", "{\"type\":\"token\",\"i\":1}", 0, 1 },
+		{ "{\"type\":\"t\\u00e9\"}", "{\"type\":\"t\\u00e9\"}", 1, 1 },
+		{ "{\"type\":5}", "{\"type\":5}", 1, 0 },
+		{ "{\"msg\":\"m\",\"op\":\"create\"}", "{\"msg\":\"m\",\"op\":\"create\"}", 1, 0 },
+		{ "{\"a\":{\"msg\":1}}", "{\"a\":{\"msg\":1}}", 0, 0 },
+		{ "\"caf\xc3\xa9 \\ud83d\\ude00\"", "\"caf\xc3\xa9 \\ud83d\\ude00\"", 0, 0 },
+		{ "-0.5E-3", "-0.5E-3", 0, 0 },
+		{ "9223372036854775807", "9223372036854775807", 0, 0 },
+		{ "-9223372036854775808", "-9223372036854775808", 0, 0 },
+		{ "[[],{}]", "[[],{}]", 0, 0 },
+	};
+	static const char *const bad[] = {
+		"", " ", "{", "[1,]", "{\"a\"}", "01", "1.", ".5", "-", "+1",
+		"9223372036854775808", "1e400", "\"\\u0000\"", "\"\\ud800\"",
+		"\"\\udc00\"", "\"\\x\"", "\"a\tb\"", "\"\xff\"", "tru", "nul",
+		"1 2", "{\"a\":1,}", "\"unterminated",
+	};
+	struct sess_buf out;
+	struct sess_jscan js;
+	struct sess_err e;
+	size_t i;
+	int rc;
+
+	sess_buf_init(&out, 1 << 20);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		out.len = 0;
+		rc = sess_json_scan(good[i].in, strlen(good[i].in), &out, &js,
+		    &e);
+		ok(rc == 0 && js.len == strlen(good[i].out) &&
+		    memcmp(out.p + js.at, good[i].out, js.len) == 0 &&
+		    js.complex == good[i].complex &&
+		    js.has_type == good[i].has_type,
+		    "scan accepts and compacts case %zu", i);
+	}
+	out.len = 0;
+	sess_json_scan("{\"type\":\"token\"}", 16, &out, &js, &e);
+	ok(js.type_len == 5 && memcmp(out.p + js.type_at, "token", 5) == 0,
+	    "scan finds the type");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		out.len = 7;
+		rc = sess_json_scan(bad[i], strlen(bad[i]), &out, &js, &e);
+		ok(rc == SESS_EINVAL && out.len == 7 &&
+		    strncmp(e.msg, "column ", 7) == 0,
+		    "scan refuses case %zu (%s)", i, e.msg);
+	}
+	{
+		char deep[4200];
+
+		memset(deep, '[', 2048);
+		memset(deep + 2048, ']', 2048);
+		out.len = 0;
+		ok(sess_json_scan(deep, 4096, &out, &js, &e) == 0,
+		    "2048 levels of nesting are fine");
+		memset(deep, '[', 2049);
+		memset(deep + 2049, ']', 2049);
+		ok(sess_json_scan(deep, 4098, &out, &js, &e) == SESS_EINVAL,
+		    "2049 levels are refused");
+	}
+	sess_buf_release(&out);
+}
+
 int
 main(void)
 {
@@ -209,5 +278,6 @@ main(void)
 	buffers();
 	lines();
 	json();
+	scan();
 	return unit_done();
 }
