@@ -16,9 +16,10 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sess-pub [-NqT] [-d FILE] [-e EPOCH] [-L BYTES] "
-	    "[-m MSG] [-p PRODUCER]\n"
-	    "                [-S MODE] [-t TYPE] STREAM [VALUE ...]\n");
+	fprintf(f, "usage: sess-pub [-NqT] [-d FILE | -u URL] [-e EPOCH] "
+	    "[-L BYTES] [-m MSG]\n"
+	    "                [-p PRODUCER] [-S MODE] [-t TYPE] STREAM "
+	    "[VALUE ...]\n");
 	exit(f == stdout ? 0 : EXIT_USAGE);
 }
 
@@ -34,11 +35,12 @@ static const struct option longopts[] = {
 	{ "sync", required_argument, NULL, 'S' },
 	{ "text", no_argument, NULL, 'T' },
 	{ "type", required_argument, NULL, 't' },
+	{ "url", required_argument, NULL, 'u' },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct pub {
-	struct sess_store *st;
+	struct sess_conn *conn;
 	const char *stream;
 	struct sess_producer pr, *prp;
 	const char *type, *msg;
@@ -77,8 +79,8 @@ flush_batch(struct pub *p)
 		p->items[i].type = js->has_type ? p->raw.p + js->type_at : NULL;
 		p->items[i].typelen = js->type_len;
 	}
-	rc = sess_append(p->st, p->stream, p->flags, p->prp, p->items, p->n,
-	    p->acks, &e);
+	rc = sess_conn_append(p->conn, p->stream, p->flags, p->prp, p->items,
+	    p->n, p->acks, &e);
 	for (i = 0; i < p->n; i++)
 		json_decref(p->items[i].value);
 	if (rc != 0)
@@ -314,7 +316,8 @@ int
 main(int argc, char **argv)
 {
 	static struct pub p;
-	const char *db = NULL, *sync = NULL, *prefix, *name = NULL;
+	const char *db = NULL, *url = NULL, *sync = NULL, *prefix;
+	const char *name = NULL;
 	const char *epoch = NULL;
 	size_t maxline = DEFAULT_MAXLINE;
 	long long v;
@@ -322,7 +325,7 @@ main(int argc, char **argv)
 	char *id = NULL;
 
 	stdout_closed = tool_init();
-	while ((c = getopt_long(argc, argv, "d:e:hL:m:Np:qS:Tt:", longopts,
+	while ((c = getopt_long(argc, argv, "d:e:hL:m:Np:qS:Tt:u:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -360,6 +363,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			p.type = optarg;
+			break;
+		case 'u':
+			url = optarg;
 			break;
 		default:
 			usage(stderr);
@@ -406,14 +412,14 @@ main(int argc, char **argv)
 	}
 	if (stdout_closed && !p.quiet)
 		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
-	p.st = tool_open(tool_db(db), tool_sync(sync));
+	p.conn = tool_conn(db, url, tool_sync(sync));
 	if (text)
 		pub_text(&p);
 	else if (argc > 1)
 		pub_args(&p, argc - 1, argv + 1);
 	else
 		pub_lines(&p, maxline);
-	sess_store_close(p.st);
+	sess_conn_close(p.conn);
 	free(id);
 	return tool_finish(0);
 }

@@ -17,9 +17,10 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sess-replay [-ks] [-a STREAM] [-d FILE] "
+	fprintf(f, "usage: sess-replay [-ks] [-a STREAM] [-d FILE | -u URL] "
 	    "[-x SPEED] STREAM\n"
-	    "       sess-replay [-a STREAM] [-d FILE] [-x SPEED] -i FILE\n");
+	    "       sess-replay [-a STREAM] [-d FILE | -u URL] [-x SPEED] "
+	    "-i FILE\n");
 	exit(f == stdout ? 0 : EXIT_USAGE);
 }
 
@@ -31,6 +32,7 @@ static const struct option longopts[] = {
 	{ "import", required_argument, NULL, 'i' },
 	{ "speed", required_argument, NULL, 'x' },
 	{ "state", no_argument, NULL, 's' },
+	{ "url", required_argument, NULL, 'u' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -42,7 +44,7 @@ struct rec {
 };
 
 struct replay {
-	struct sess_store *st;
+	struct sess_conn *conn;
 	const char *dest;    /* -a */
 	char *sj;            /* source stream as JSON, for output */
 	double speed;        /* 0: as fast as possible; <0: no timing */
@@ -79,7 +81,7 @@ flush_dest(struct replay *rp)
 
 	if (rp->n == 0)
 		return;
-	rc = sess_append(rp->st, rp->dest, 0, NULL, rp->items, rp->n,
+	rc = sess_conn_append(rp->conn, rp->dest, 0, NULL, rp->items, rp->n,
 	    rp->acks, &e);
 	for (i = 0; i < rp->n; i++) {
 		json_decref(rp->items[i].value);
@@ -134,67 +136,25 @@ emit(struct replay *rp, const char *sj, struct sess_event *ev, json_t *value)
 static int
 replay_stream(struct replay *rp, const char *stream)
 {
-	struct sess_reader *r;
+	struct sess_feed *f;
+	struct sess_stream ss;
 	struct sess_event ev;
 	struct sess_err e;
 	int rc;
 
-	if ((r = sess_reader_open(rp->st, stream, 0, NULL, &e)) == NULL)
+	if (rp->dest != NULL && strcmp(stream, rp->dest) == 0)
+		errx(EXIT_USAGE, "-a: cannot replay %s into itself", stream);
+	if (sess_conn_stream_get(rp->conn, stream, &ss, &e) != 0 ||
+	    (f = sess_feed_open(rp->conn, stream, 0, NULL, &e)) == NULL)
 		tool_die(&e);
-	{
-		struct sess_stream ss;
-
-		if (sess_stream_get(rp->st, stream, &ss, &e) != 0)
-			tool_die(&e);
-		if (rp->dest != NULL && strcmp(stream, rp->dest) == 0)
-			errx(EXIT_USAGE, "-a: cannot replay %s into itself",
-			    stream);
-	}
-	while ((rc = sess_reader_next(r, &ev, &e)) == 1)
+	while ((rc = sess_feed_next(f, &ev, &e)) == 1)
 		if (emit(rp, rp->sj, &ev, NULL) != 0)
 			break;
 	if (rc < 0)
 		tool_die(&e);
-	sess_reader_close(r);
+	sess_feed_close(f);
 	flush_dest(rp);
 	return 0;
-}
-
-/*
- * The value as written in the line: sess-sub puts "data" last, so the
- * text between ,"data": and the final } is it, if that text is the same
- * value.  Otherwise (a hand-made file) the value is encoded.
- */
-static void
-raw_data(struct rec *r, const char *line, size_t len)
-{
-	static struct sess_buf b;
-	struct sess_jscan js;
-	struct sess_err e;
-	const char *p = NULL, *q;
-	json_t *v;
-
-	if (b.cap == 0)
-		sess_buf_init(&b, MAX_IMPORT_LINE);
-	while (len > 0 && strchr(" \t\r", line[len - 1]) != NULL)
-		len--;
-	for (q = line; (q = memmem(q, (size_t)(line + len - q),
-	    ",\"data\":", 8)) != NULL; q++)
-		p = q + 8;
-	b.len = 0;
-	if (p != NULL && len > 0 && line[len - 1] == '}' &&
-	    sess_json_scan(p, (size_t)(line + len - 1 - p), &b, &js, &e) == 0 &&
-	    (v = sess_json_parse(b.p + js.at, js.len, &e)) != NULL) {
-		if (json_equal(v, r->value))
-			r->ev.data = strndup(b.p + js.at, js.len);
-		json_decref(v);
-	}
-	if (r->ev.data == NULL)
-		r->ev.data = json_dumps(r->value, JSON_COMPACT |
-		    JSON_ENCODE_ANY);
-	if (r->ev.data == NULL)
-		err(EXIT_TEMP, "out of memory");
-	r->ev.len = strlen(r->ev.data);
 }
 
 /*
@@ -210,10 +170,13 @@ replay_file(struct replay *rp, const char *path)
 	struct rec *recs = NULL;
 	size_t n = 0, size = 0, len, i;
 	const char *line, *name;
+	struct sess_buf scratch, streamname;
 	char *sj;
 	long lineno;
 	int fd, rc = 0;
 
+	sess_buf_init(&scratch, MAX_IMPORT_LINE);
+	sess_buf_init(&streamname, SESS_NAME_MAX * 6 + 1);
 	name = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -225,20 +188,14 @@ replay_file(struct replay *rp, const char *path)
 			err(EXIT_TEMP, "%s", name);
 		while ((rc = sess_lines_next(lr, &line, &len, &lineno,
 		    &e)) == 1) {
-			json_t *v, *data, *t, *s;
+			struct sess_event ev;
 
 			if (len == 0)
 				continue;
-			if ((v = sess_json_parse(line, len, &e)) == NULL)
+			if (sess_event_parse_line(line, len, &ev, &scratch,
+			    &streamname, &e) != 0)
 				errx(EXIT_USAGE, "%s:%ld: %s", name, lineno,
 				    e.msg);
-			data = json_object_get(v, "data");
-			t = json_object_get(v, "time");
-			s = json_object_get(v, "seq");
-			if (data == NULL || !json_is_string(t) ||
-			    !json_is_integer(s))
-				errx(EXIT_USAGE, "%s:%ld: not an event line "
-				    "(needs seq, time and data)", name, lineno);
 			if (n == size) {
 				struct rec *p;
 
@@ -249,24 +206,20 @@ replay_file(struct replay *rp, const char *path)
 				recs = p;
 			}
 			memset(&recs[n], 0, sizeof(recs[n]));
-			if (sess_time_parse(json_string_value(t),
-			    &recs[n].ev.time) != 0)
-				errx(EXIT_USAGE, "%s:%ld: time '%.40s' is not "
-				    "RFC 3339", name, lineno,
-				    json_string_value(t));
-			recs[n].ev.seq = json_integer_value(s);
-			recs[n].value = json_incref(data);
-			raw_data(&recs[n], line, len);
-			recs[n].stream = json_is_string(json_object_get(v,
-			    "stream")) ? strdup(json_string_value(
-			    json_object_get(v, "stream"))) : NULL;
-			json_decref(v);
+			recs[n].ev = ev;
+			recs[n].ev.type = NULL;
+			if ((recs[n].ev.data = strndup(ev.data, ev.len)) ==
+			    NULL || (recs[n].stream = strdup(streamname.p ?
+			    streamname.p : "")) == NULL)
+				err(EXIT_TEMP, "out of memory");
 			n++;
 		}
 		if (rc < 0)
 			errx(EXIT_USAGE, "%s:%ld: %s", name, lineno, e.msg);
 	}
 	sess_lines_free(lr);
+	sess_buf_release(&scratch);
+	sess_buf_release(&streamname);
 	if (fd != 0)
 		close(fd);
 	for (i = 0; i < n; i++) {
@@ -330,14 +283,14 @@ int
 main(int argc, char **argv)
 {
 	struct replay rp = { .speed = -1 };
-	const char *db = NULL, *import = NULL, *stream = NULL;
+	const char *db = NULL, *url = NULL, *import = NULL, *stream = NULL;
 	struct sess_err e;
 	char *end;
 	int c, state = 0, check = 0, rc, status = 0;
 
 	if (tool_init() != 0)
 		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
-	while ((c = getopt_long(argc, argv, "a:d:hi:ksx:", longopts,
+	while ((c = getopt_long(argc, argv, "a:d:hi:ksu:x:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'a':
@@ -357,6 +310,9 @@ main(int argc, char **argv)
 			break;
 		case 's':
 			state = 1;
+			break;
+		case 'u':
+			url = optarg;
 			break;
 		case 'x':
 			errno = 0;
@@ -387,14 +343,27 @@ main(int argc, char **argv)
 		errx(EXIT_USAGE, "%s", e.msg);
 	/* Printing a recording needs no store; writing follows SESS_SYNC. */
 	if (import == NULL || rp.dest != NULL)
-		rp.st = tool_open(tool_db(db), rp.dest ? tool_sync(NULL) :
+		rp.conn = tool_conn(db, url, rp.dest ? tool_sync(NULL) :
 		    SESS_RDONLY);
-	if (state) {
-		if ((rc = sess_messages_each(rp.st, stream, print_message, NULL,
-		    &e)) != 0)
+	if (check && sess_conn_store(rp.conn) == NULL)
+		errx(EXIT_USAGE, "-k reads the store file itself: use -d, "
+		    "not -u");
+	if (state && sess_conn_remote(rp.conn) != NULL) {
+		struct sess_buf b;
+
+		sess_buf_init(&b, (size_t)1 << 30);
+		if (sess_remote_get(sess_conn_remote(rp.conn), "/v1/messages",
+		    stream, &b, &e) != 0)
+			tool_die(&e);
+		tool_write(b.p, b.len);
+		sess_buf_release(&b);
+	} else if (state) {
+		if ((rc = sess_messages_each(sess_conn_store(rp.conn), stream,
+		    print_message, NULL, &e)) != 0)
 			tool_die(&e);
 	} else if (check) {
-		rc = sess_check(rp.st, stream, report, (void *)stream, &e);
+		rc = sess_check(sess_conn_store(rp.conn), stream, report,
+		    (void *)stream, &e);
 		if (rc < 0)
 			tool_die(&e);
 		if (rc > 0) {
@@ -409,6 +378,6 @@ main(int argc, char **argv)
 		replay_stream(&rp, stream);
 		free(rp.sj);
 	}
-	sess_store_close(rp.st);
+	sess_conn_close(rp.conn);
 	return tool_finish(status);
 }

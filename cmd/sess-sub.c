@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,9 +15,9 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sess-sub [-fP] [-C COUNT] [-c CURSORFILE] [-d FILE] "
-	    "[-o OFFSET] [-t TYPE]\n"
-	    "                [-W SECS] STREAM\n");
+	fprintf(f, "usage: sess-sub [-fP] [-C COUNT] [-c CURSORFILE] "
+	    "[-d FILE | -u URL] [-o OFFSET]\n"
+	    "                [-t TYPE] [-W SECS] STREAM\n");
 	exit(f == stdout ? 0 : EXIT_USAGE);
 }
 
@@ -30,6 +31,7 @@ static const struct option longopts[] = {
 	{ "payload", no_argument, NULL, 'P' },
 	{ "timeout", required_argument, NULL, 'W' },
 	{ "type", required_argument, NULL, 't' },
+	{ "url", required_argument, NULL, 'u' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -125,26 +127,51 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Waits before reconnecting to a daemon that went away: exponential
+ * backoff from 100 ms to 5 s with jitter, within the -W deadline.
+ * Returns -1 once the deadline has passed.
+ */
+static int
+retry(int *backoff, int64_t deadline, const struct sess_err *e)
+{
+	int ms;
+
+	if (*backoff == 0)
+		warnx("%s; retrying", e->msg);
+	*backoff = *backoff ? (*backoff * 2 > 5000 ? 5000 : *backoff * 2) :
+	    100;
+	ms = *backoff / 2 + (int)(random() % (*backoff / 2 + 1));
+	if (deadline >= 0 && now_ms() + ms > deadline) {
+		ms = (int)(deadline - now_ms());
+		if (ms <= 0)
+			return -1;
+	}
+	poll(NULL, 0, ms);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *db = NULL, *offset = "-1", *type = NULL, *stream;
+	const char *db = NULL, *url = NULL, *offset = "-1", *type = NULL;
+	const char *stream;
 	struct cursor cur = { 0 };
-	struct sess_store *st;
-	struct sess_reader *r;
-	struct sess_watch *w = NULL;
+	struct sess_conn *conn;
+	struct sess_feed *feed;
 	struct sess_stream ss;
 	struct sess_event ev;
 	struct sess_err e;
 	struct sess_buf out;
 	long long count = -1, seen = 0, v;
 	int64_t start, deadline = -1, left;
-	int c, follow = 0, payload = 0, kind, rc, status = 0;
+	int c, follow = 0, payload = 0, kind, rc, status = 0, backoff = 0;
 	char *sj;
 
 	if (tool_init() != 0)
 		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
-	while ((c = getopt_long(argc, argv, "C:c:d:fho:PW:t:", longopts,
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+	while ((c = getopt_long(argc, argv, "C:c:d:fho:PW:t:u:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'C':
@@ -173,6 +200,9 @@ main(int argc, char **argv)
 		case 't':
 			type = optarg;
 			break;
+		case 'u':
+			url = optarg;
+			break;
 		case 'W':
 			if ((v = tool_num(optarg, 1LL << 31)) < 0)
 				errx(EXIT_USAGE, "-W: '%s' is not a number of "
@@ -193,8 +223,11 @@ main(int argc, char **argv)
 		errx(EXIT_USAGE, "%s", e.msg);
 	sj = tool_json_string(stream);
 	/* A follower may start before any writer: it creates the store. */
-	st = tool_open(tool_db(db), follow ? 0 : SESS_RDONLY);
-	rc = sess_stream_get(st, stream, &ss, &e);
+	conn = tool_conn(db, url, follow ? 0 : SESS_RDONLY);
+	while ((rc = sess_conn_stream_get(conn, stream, &ss, &e)) == SESS_EIO &&
+	    follow && sess_conn_remote(conn) != NULL)
+		if (retry(&backoff, deadline, &e) != 0)
+			return tool_finish(EXIT_NO);
 	if (rc == SESS_ENOENT)
 		memset(&ss, 0, sizeof(ss));
 	else if (rc != 0)
@@ -216,15 +249,25 @@ main(int argc, char **argv)
 		if (cursor_load(&cur, stream))
 			start = cur.seq;
 	}
-	if ((r = sess_reader_open(st, stream, start, type, &e)) == NULL)
-		tool_die(&e);
-	if (follow && (w = sess_watch_open(st, &e)) == NULL)
+	if ((feed = sess_feed_open(conn, stream, start, type, &e)) == NULL)
 		tool_die(&e);
 	sess_buf_init(&out, (size_t)1 << 31);
 	for (;;) {
-		rc = sess_reader_next(r, &ev, &e);
+		rc = sess_feed_next(feed, &ev, &e);
+		if (rc < 0 && follow && sess_conn_remote(conn) != NULL &&
+		    (rc == SESS_EIO || rc == SESS_ENOENT)) {
+			/* The daemon went away: resume where we are. */
+			if (tool_flush() != 0)
+				break;
+			if (retry(&backoff, deadline, &e) != 0) {
+				status = EXIT_NO;
+				break;
+			}
+			continue;
+		}
 		if (rc < 0)
 			tool_die(&e);
+		backoff = 0;
 		if (rc == 1) {
 			out.len = 0;
 			if (payload) {
@@ -252,19 +295,28 @@ main(int argc, char **argv)
 			status = count > 0 ? EXIT_NO : 0;
 			break;
 		}
-		sess_reader_reset(r);
 		left = -1;
 		if (deadline >= 0 && (left = deadline - now_ms()) <= 0) {
 			status = EXIT_NO;
 			break;
 		}
-		/* Wake on a commit, and at least once a second regardless. */
-		sess_watch_wait(w, left < 0 || left > 1000 ? 1000 : (int)left);
+		/*
+		 * Wake on a commit (or a long-poll answer), and at least
+		 * once a second regardless in embedded mode.
+		 */
+		rc = sess_feed_wait(feed, sess_conn_remote(conn) ?
+		    (left < 0 || left > 20000 ? 20000 : (int)left) :
+		    (left < 0 || left > 1000 ? 1000 : (int)left), &e);
+		if (rc < 0 && (rc != SESS_EIO && rc != SESS_ENOENT))
+			tool_die(&e);
+		if (rc < 0 && retry(&backoff, deadline, &e) != 0) {
+			status = EXIT_NO;
+			break;
+		}
 	}
 	sess_buf_release(&out);
-	sess_watch_close(w);
-	sess_reader_close(r);
-	sess_store_close(st);
+	sess_feed_close(feed);
+	sess_conn_close(conn);
 	free(sj);
 	free(cur.tmp);
 	return tool_finish(status);

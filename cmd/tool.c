@@ -67,6 +67,19 @@ tool_open(const char *path, int flags)
 	return st;
 }
 
+struct sess_conn *
+tool_conn(const char *db, const char *url, int flags)
+{
+	struct sess_conn *c;
+	struct sess_err e;
+
+	if (url == NULL && (url = getenv("SESS_URL")) != NULL && *url == '\0')
+		url = NULL;
+	if ((c = sess_conn_open(tool_db(db), url, flags, &e)) == NULL)
+		tool_die(&e);
+	return c;
+}
+
 static int broken;
 
 int

@@ -21,6 +21,11 @@ int tool_init(void);
 const char *tool_db(const char *opt);
 /* Store flags from SESS_SYNC (or -S); exits 2 on a bad mode. */
 int tool_sync(const char *opt);
+/*
+ * Opens the store, or the sessd at -u URL or SESS_URL if one is given,
+ * or exits with its status and message.
+ */
+struct sess_conn *tool_conn(const char *db, const char *url, int flags);
 /* Opens the store or exits with its status and message. */
 struct sess_store *tool_open(const char *path, int flags);
 /* Prints "prog: msg" and exits with the status for e->code. */

@@ -1,5 +1,6 @@
 /* event.c: the session conventions on JSON events (type, msg, op, text). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sess.h"
@@ -88,4 +89,105 @@ sess_event_format(struct sess_buf *b, const char *stream_json,
 	    sess_buf_add(b, "}\n", 2) != 0)
 		return SESS_EINVAL;
 	return 0;
+}
+
+/*
+ * The "data" member's text in a line of our own format, where it is the
+ * last member: between the last ,"data": and the closing brace.
+ */
+static int
+data_span(const char *line, size_t len, const char **p, size_t *n)
+{
+	const char *q, *at = NULL;
+
+	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' ||
+	    line[len - 1] == '\r'))
+		len--;
+	if (len == 0 || line[len - 1] != '}')
+		return -1;
+	for (q = line; (q = memmem(q, (size_t)(line + len - q), ",\"data\":",
+	    8)) != NULL; q++)
+		at = q + 8;
+	if (at == NULL)
+		return -1;
+	*p = at;
+	*n = (size_t)(line + len - 1 - at);
+	return 0;
+}
+
+int
+sess_event_parse_line(const char *line, size_t len, struct sess_event *ev,
+    struct sess_buf *scratch, struct sess_buf *stream, struct sess_err *e)
+{
+	struct sess_jscan js;
+	json_t *v, *data, *t, *seq, *type;
+	const char *span;
+	size_t n;
+	char *text;
+	int rc = 0;
+
+	if ((v = sess_json_parse(line, len, e)) == NULL)
+		return SESS_EINVAL;
+	data = json_object_get(v, "data");
+	t = json_object_get(v, "time");
+	seq = json_object_get(v, "seq");
+	if (data == NULL || !json_is_string(t) || !json_is_integer(seq)) {
+		rc = sess_err_set(e, SESS_EINVAL, "not an event line (needs "
+		    "seq, time and data)");
+		goto out;
+	}
+	if (sess_time_parse(json_string_value(t), &ev->time) != 0) {
+		rc = sess_err_set(e, SESS_EINVAL, "time '%.40s' is not RFC 3339",
+		    json_string_value(t));
+		goto out;
+	}
+	ev->seq = json_integer_value(seq);
+	if (stream != NULL) {
+		json_t *sn = json_object_get(v, "stream");
+
+		stream->len = 0;
+		if (json_is_string(sn) && sess_buf_add(stream,
+		    json_string_value(sn), strlen(json_string_value(sn))) != 0) {
+			rc = sess_err_set(e, SESS_EINVAL, "stream name too long");
+			goto out;
+		}
+	}
+	scratch->len = 0;
+	/* The value as written where the line lets us find it, else encoded. */
+	if (data_span(line, len, &span, &n) == 0 &&
+	    sess_json_scan(span, n, scratch, &js, e) == 0) {
+		json_t *again = sess_json_parse(scratch->p + js.at, js.len, e);
+
+		if (!json_equal(again, data))
+			scratch->len = 0;
+		json_decref(again);
+	}
+	if (scratch->len == 0) {
+		text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (text == NULL || sess_buf_add(scratch, text, strlen(text)) !=
+		    0) {
+			free(text);
+			rc = sess_err_set(e, SESS_EINVAL, "value too large");
+			goto out;
+		}
+		free(text);
+	}
+	/* The type is stored after the value, so pointers stay put. */
+	ev->len = scratch->len;
+	type = json_object_get(data, "type");
+	ev->type = NULL;
+	if (json_is_string(type)) {
+		n = scratch->len + 1;
+		if (sess_buf_add(scratch, "", 1) != 0 ||
+		    sess_buf_add(scratch, json_string_value(type),
+		    strlen(json_string_value(type))) != 0) {
+			rc = sess_err_set(e, SESS_EINVAL, "value too large");
+			goto out;
+		}
+		ev->type = scratch->p + n;
+	}
+	ev->data = scratch->p;
+out:
+	json_decref(v);
+	return rc;
 }

@@ -158,6 +158,14 @@ const char *sess_op_name(int op);
  */
 int sess_event_format(struct sess_buf *b, const char *stream_json,
     const struct sess_event *ev);
+/*
+ * Parses one line in that format back into ev.  The value (as written
+ * where the line allows) and the type are copied into scratch; ev's
+ * pointers stay valid until scratch is next used.  With stream not
+ * NULL, the line's stream name (if any) is put there.
+ */
+int sess_event_parse_line(const char *line, size_t len, struct sess_event *ev,
+    struct sess_buf *scratch, struct sess_buf *stream, struct sess_err *e);
 
 /*
  * store.c: the SQLite store.  One handle per thread.
@@ -279,5 +287,62 @@ int64_t sess_now(void);
 /* out must hold 32 bytes: 2026-11-27T10:56:33.123456Z */
 size_t sess_time_fmt(int64_t us, char *out);
 int sess_time_parse(const char *s, int64_t *us);
+
+/*
+ * remote.c: the store operations over HTTP to a sessd (libcurl).  The
+ * handle keeps one connection alive between requests.  Errors map HTTP
+ * statuses onto SESS_E* (404 SESS_ENOENT, 400 SESS_EINVAL, 403
+ * SESS_ESTALE, 409 SESS_EGAP, unreachable or 5xx SESS_EIO).
+ */
+struct sess_remote;
+struct sess_remote *sess_remote_open(const char *url, struct sess_err *e);
+void sess_remote_close(struct sess_remote *rm);
+/* As sess_append(), through POST /v1/stream/NAME with Sess-Append. */
+int sess_remote_append(struct sess_remote *rm, const char *stream, int flags,
+    const struct sess_producer *pr, struct sess_item *items, size_t n,
+    struct sess_ack *acks, struct sess_err *e);
+/* As sess_stream_get(), through HEAD; fills only tail. */
+int sess_remote_stream_get(struct sess_remote *rm, const char *stream,
+    struct sess_stream *out, struct sess_err *e);
+/*
+ * Appends to lines the event lines after seq `after` (GET /v1/events),
+ * long-polling up to wait_ms when there are none and wait_ms > 0.
+ */
+int sess_remote_events(struct sess_remote *rm, const char *stream,
+    int64_t after, const char *type, int wait_ms, struct sess_buf *lines,
+    int *uptodate, struct sess_err *e);
+/* Appends the body of GET KIND/STREAM (e.g. "/v1/messages") to out. */
+int sess_remote_get(struct sess_remote *rm, const char *kind,
+    const char *stream, struct sess_buf *out, struct sess_err *e);
+
+/*
+ * conn.c: one interface over the embedded store (url NULL) and a
+ * remote sessd, so every tool has the same two modes.
+ */
+struct sess_conn;
+struct sess_conn *sess_conn_open(const char *db, const char *url, int flags,
+    struct sess_err *e);
+void sess_conn_close(struct sess_conn *c);
+/* The store, or NULL in remote mode (borrowed). */
+struct sess_store *sess_conn_store(struct sess_conn *c);
+struct sess_remote *sess_conn_remote(struct sess_conn *c);
+int sess_conn_append(struct sess_conn *c, const char *stream, int flags,
+    const struct sess_producer *pr, struct sess_item *items, size_t n,
+    struct sess_ack *acks, struct sess_err *e);
+int sess_conn_stream_get(struct sess_conn *c, const char *stream,
+    struct sess_stream *out, struct sess_err *e);
+/*
+ * A feed reads a stream's events after a position: sess_feed_next()
+ * returns 1 with an event, 0 when caught up; sess_feed_wait() waits up
+ * to ms for more (inotify, or an HTTP long-poll): 1 maybe more, 0 not.
+ */
+struct sess_feed;
+struct sess_feed *sess_feed_open(struct sess_conn *c, const char *stream,
+    int64_t after, const char *type, struct sess_err *e);
+void sess_feed_close(struct sess_feed *f);
+int sess_feed_next(struct sess_feed *f, struct sess_event *ev,
+    struct sess_err *e);
+int sess_feed_wait(struct sess_feed *f, int ms, struct sess_err *e);
+int64_t sess_feed_position(const struct sess_feed *f);
 
 #endif

@@ -13,9 +13,10 @@ static int
 put(const char *stream, const struct sess_producer *pr, int64_t pseq,
     const char *text, struct sess_ack *ack, struct sess_err *e)
 {
-	struct sess_item it = { 0 };
+	struct sess_item it;
 	int rc;
 
+	memset(&it, 0, sizeof(it));
 	it.value = sess_json_parse(text, strlen(text), e);
 	if (it.value == NULL)
 		return SESS_EINVAL;
@@ -51,6 +52,7 @@ appends(void)
 	struct sess_event ev;
 	int i;
 
+	memset(items, 0, sizeof(items));
 	ok(sess_stream_get(st, "a", &ss, &e) == SESS_ENOENT,
 	    "a stream does not exist before its first append");
 	for (i = 0; i < 3; i++) {
@@ -125,6 +127,7 @@ producers(void)
 	    "an older epoch is fenced and told the current one");
 	ok(count("p") == 3, "only accepted values were written");
 	/* A batch that straddles the written point. */
+	memset(items, 0, sizeof(items));
 	p.epoch = 3;
 	items[0].value = json_string("c");
 	items[1].value = json_string("d");
@@ -186,6 +189,7 @@ messages(void)
 	p.epoch = 2;
 	ok(put("m", &p, 0, "{\"msg\":\"ans\",\"op\":\"create\"}", &ack, &e) == 0,
 	    "attempt 2 starts");
+	memset(&it, 0, sizeof(it));
 	it.value = json_pack("{s:s,s:s,s:s}", "msg", "ans", "op", "append",
 	    "text", "new");
 	it.pseq = 1;

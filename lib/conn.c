@@ -1,0 +1,199 @@
+/* conn.c: one interface over the embedded store and a remote sessd. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sess.h"
+
+struct sess_conn {
+	struct sess_store *st;
+	struct sess_remote *rm;
+};
+
+struct sess_conn *
+sess_conn_open(const char *db, const char *url, int flags, struct sess_err *e)
+{
+	struct sess_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		sess_err_set(e, SESS_ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (url != NULL)
+		c->rm = sess_remote_open(url, e);
+	else
+		c->st = sess_store_open(db, flags, e);
+	if (c->rm == NULL && c->st == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+sess_conn_close(struct sess_conn *c)
+{
+	if (c == NULL)
+		return;
+	sess_store_close(c->st);
+	sess_remote_close(c->rm);
+	free(c);
+}
+
+struct sess_store *
+sess_conn_store(struct sess_conn *c)
+{
+	return c->st;
+}
+
+struct sess_remote *
+sess_conn_remote(struct sess_conn *c)
+{
+	return c->rm;
+}
+
+int
+sess_conn_append(struct sess_conn *c, const char *stream, int flags,
+    const struct sess_producer *pr, struct sess_item *items, size_t n,
+    struct sess_ack *acks, struct sess_err *e)
+{
+	if (c->rm != NULL)
+		return sess_remote_append(c->rm, stream, flags, pr, items, n,
+		    acks, e);
+	return sess_append(c->st, stream, flags, pr, items, n, acks, e);
+}
+
+int
+sess_conn_stream_get(struct sess_conn *c, const char *stream,
+    struct sess_stream *out, struct sess_err *e)
+{
+	int rc;
+
+	if ((rc = sess_name_check(stream, strlen(stream), e)) != 0)
+		return rc;
+	if (c->rm != NULL)
+		return sess_remote_stream_get(c->rm, stream, out, e);
+	return sess_stream_get(c->st, stream, out, e);
+}
+
+struct sess_feed {
+	struct sess_conn *c;
+	struct sess_reader *r;     /* embedded */
+	struct sess_watch *w;
+	char *stream, *type;       /* remote */
+	struct sess_buf lines, scratch;
+	size_t at;                 /* next unread line in lines */
+	int64_t pos;
+	int uptodate;
+};
+
+struct sess_feed *
+sess_feed_open(struct sess_conn *c, const char *stream, int64_t after,
+    const char *type, struct sess_err *e)
+{
+	struct sess_feed *f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		sess_err_set(e, SESS_ENOMEM, "out of memory");
+		return NULL;
+	}
+	f->c = c;
+	f->pos = after;
+	sess_buf_init(&f->lines, (size_t)128 << 20);
+	sess_buf_init(&f->scratch, (size_t)128 << 20);
+	if (c->st != NULL) {
+		if ((f->r = sess_reader_open(c->st, stream, after, type,
+		    e)) == NULL)
+			goto fail;
+	} else if (sess_name_check(stream, strlen(stream), e) != 0) {
+		goto fail;
+	} else if ((f->stream = strdup(stream)) == NULL ||
+	    (type != NULL && (f->type = strdup(type)) == NULL)) {
+		sess_err_set(e, SESS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	return f;
+fail:
+	sess_feed_close(f);
+	return NULL;
+}
+
+void
+sess_feed_close(struct sess_feed *f)
+{
+	if (f == NULL)
+		return;
+	sess_reader_close(f->r);
+	sess_watch_close(f->w);
+	sess_buf_release(&f->lines);
+	sess_buf_release(&f->scratch);
+	free(f->stream);
+	free(f->type);
+	free(f);
+}
+
+int64_t
+sess_feed_position(const struct sess_feed *f)
+{
+	return f->r ? sess_reader_position(f->r) : f->pos;
+}
+
+/* Fetches the events after the position, waiting up to wait_ms. */
+static int
+fetch(struct sess_feed *f, int wait_ms, struct sess_err *e)
+{
+	f->lines.len = 0;
+	f->at = 0;
+	return sess_remote_events(f->c->rm, f->stream, f->pos, f->type,
+	    wait_ms, &f->lines, &f->uptodate, e);
+}
+
+int
+sess_feed_next(struct sess_feed *f, struct sess_event *ev, struct sess_err *e)
+{
+	char *line, *nl;
+	int rc;
+
+	if (f->r != NULL)
+		return sess_reader_next(f->r, ev, e);
+	for (;;) {
+		if (f->at < f->lines.len) {
+			line = f->lines.p + f->at;
+			nl = memchr(line, '\n', f->lines.len - f->at);
+			if (nl == NULL)
+				nl = f->lines.p + f->lines.len;
+			f->at = (size_t)(nl - f->lines.p) + 1;
+			if (nl == line)
+				continue;
+			if ((rc = sess_event_parse_line(line, (size_t)(nl -
+			    line), ev, &f->scratch, NULL, e)) != 0)
+				return rc;
+			f->pos = ev->seq;
+			return 1;
+		}
+		if (f->uptodate)
+			return 0;
+		if ((rc = fetch(f, 0, e)) != 0)
+			return rc;
+		if (f->lines.len == 0)
+			return 0;
+	}
+}
+
+int
+sess_feed_wait(struct sess_feed *f, int ms, struct sess_err *e)
+{
+	int rc;
+
+	if (f->r != NULL) {
+		sess_reader_reset(f->r);
+		if (f->w == NULL && (f->w = sess_watch_open(f->c->st,
+		    e)) == NULL)
+			return e ? e->code : SESS_ENOMEM;
+		return sess_watch_wait(f->w, ms);
+	}
+	/* A long-poll: the server answers as soon as there is something. */
+	if ((rc = fetch(f, ms > 0 ? ms : 1, e)) != 0)
+		return rc;
+	f->uptodate = 0;
+	return f->lines.len > 0;
+}

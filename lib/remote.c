@@ -1,0 +1,373 @@
+/* remote.c: the store operations over HTTP to a sessd, with libcurl. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "sess.h"
+
+#define MAX_RESPONSE (64 << 20)
+
+struct sess_remote {
+	CURL *curl;
+	char *base;              /* without a trailing slash */
+	struct sess_buf body;    /* the last response body */
+	long status;
+	int64_t next;            /* Stream-Next-Offset, or -1 */
+	int uptodate;
+	char error[CURL_ERROR_SIZE];
+};
+
+struct sess_remote *
+sess_remote_open(const char *url, struct sess_err *e)
+{
+	static int inited;
+	struct sess_remote *rm;
+	size_t n = strlen(url);
+
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) !=
+	    0) {
+		sess_err_set(e, SESS_EINVAL, "%s: not an http(s) URL", url);
+		return NULL;
+	}
+	if (!inited) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		inited = 1;
+	}
+	if ((rm = calloc(1, sizeof(*rm))) == NULL ||
+	    (rm->base = strdup(url)) == NULL ||
+	    (rm->curl = curl_easy_init()) == NULL) {
+		sess_err_set(e, SESS_ENOMEM, "out of memory");
+		sess_remote_close(rm);
+		return NULL;
+	}
+	while (n > 0 && rm->base[n - 1] == '/')
+		rm->base[--n] = '\0';
+	sess_buf_init(&rm->body, MAX_RESPONSE);
+	return rm;
+}
+
+void
+sess_remote_close(struct sess_remote *rm)
+{
+	if (rm == NULL)
+		return;
+	if (rm->curl != NULL)
+		curl_easy_cleanup(rm->curl);
+	sess_buf_release(&rm->body);
+	free(rm->base);
+	free(rm);
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct sess_remote *rm = arg;
+
+	if (sess_buf_add(&rm->body, p, size * n) != 0)
+		return 0; /* too large: curl fails the transfer */
+	return size * n;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct sess_remote *rm = arg;
+	size_t len = size * n;
+	char v[64];
+
+	if (len > 19 && strncasecmp(p, "Stream-Next-Offset:", 19) == 0) {
+		snprintf(v, sizeof(v), "%.*s", (int)(len - 19), p + 19);
+		rm->next = strtoll(v, NULL, 10);
+	} else if (len > 18 && strncasecmp(p, "Stream-Up-To-Date:", 18) == 0) {
+		rm->uptodate = 1;
+	}
+	return len;
+}
+
+/* Appends "/<kind>/<stream>" to base with each segment percent-encoded. */
+static char *
+url_for(struct sess_remote *rm, const char *kind, const char *stream,
+    const char *query)
+{
+	struct sess_buf u;
+	const char *seg = stream, *slash;
+	char *enc;
+
+	sess_buf_init(&u, 16384);
+	sess_buf_add(&u, rm->base, strlen(rm->base));
+	sess_buf_add(&u, kind, strlen(kind));
+	for (;;) {
+		slash = strchr(seg, '/');
+		enc = curl_easy_escape(rm->curl, seg, slash ? (int)(slash -
+		    seg) : (int)strlen(seg));
+		if (enc == NULL || sess_buf_add(&u, "/", 1) != 0 ||
+		    sess_buf_add(&u, enc, strlen(enc)) != 0) {
+			curl_free(enc);
+			sess_buf_release(&u);
+			return NULL;
+		}
+		curl_free(enc);
+		if (slash == NULL)
+			break;
+		seg = slash + 1;
+	}
+	if (query != NULL && sess_buf_add(&u, query, strlen(query)) != 0) {
+		sess_buf_release(&u);
+		return NULL;
+	}
+	return u.p;
+}
+
+/* The server's JSON error body, if it sent one, else the status. */
+static int
+http_error(struct sess_remote *rm, const char *what, struct sess_err *e)
+{
+	json_t *v = NULL, *m;
+	const char *msg = NULL;
+	int code;
+
+	if (rm->body.len > 0)
+		v = json_loadb(rm->body.p, rm->body.len, 0, NULL);
+	m = json_object_get(v, "error");
+	if (json_is_object(m))
+		m = json_object_get(m, "message");
+	if (json_is_string(m))
+		msg = json_string_value(m);
+	switch (rm->status) {
+	case 404:
+		code = SESS_ENOENT;
+		break;
+	case 403:
+		code = SESS_ESTALE;
+		break;
+	case 409:
+		code = SESS_EGAP;
+		break;
+	case 400:
+	case 413:
+	case 414:
+	case 431:
+		code = SESS_EINVAL;
+		break;
+	case 401:
+		code = SESS_EINVAL;
+		break;
+	default:
+		code = SESS_EIO;
+	}
+	sess_err_set(e, code, "%s: %s: HTTP %ld%s%s", rm->base, what,
+	    rm->status, msg ? ": " : "", msg ? msg : "");
+	json_decref(v);
+	return code;
+}
+
+/*
+ * One request.  Returns 0 with rm->status and rm->body filled, or
+ * SESS_EIO if the server could not be reached (retrying may help).
+ */
+static int
+request(struct sess_remote *rm, const char *method, const char *url,
+    struct curl_slist *hdrs, const char *body, size_t len, long timeout_ms,
+    struct sess_err *e)
+{
+	CURLcode rc;
+
+	rm->body.len = 0;
+	rm->status = 0;
+	rm->next = -1;
+	rm->uptodate = 0;
+	rm->error[0] = '\0';
+	curl_easy_reset(rm->curl);
+	curl_easy_setopt(rm->curl, CURLOPT_URL, url);
+	curl_easy_setopt(rm->curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(rm->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(rm->curl, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(rm->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(rm->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(rm->curl, CURLOPT_ERRORBUFFER, rm->error);
+	curl_easy_setopt(rm->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(rm->curl, CURLOPT_WRITEDATA, rm);
+	curl_easy_setopt(rm->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(rm->curl, CURLOPT_HEADERDATA, rm);
+	curl_easy_setopt(rm->curl, CURLOPT_HTTPHEADER, hdrs);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(rm->curl, CURLOPT_NOBODY, 1L);
+	if (body != NULL) {
+		curl_easy_setopt(rm->curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(rm->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)len);
+	}
+	rc = curl_easy_perform(rm->curl);
+	if (rc != CURLE_OK)
+		return sess_err_set(e, SESS_EIO, "%s: %s", rm->base,
+		    rm->error[0] ? rm->error : curl_easy_strerror(rc));
+	curl_easy_getinfo(rm->curl, CURLINFO_RESPONSE_CODE, &rm->status);
+	return 0;
+}
+
+int
+sess_remote_append(struct sess_remote *rm, const char *stream, int flags,
+    const struct sess_producer *pr, struct sess_item *items, size_t n,
+    struct sess_ack *acks, struct sess_err *e)
+{
+	struct curl_slist *h = NULL;
+	struct sess_buf body;
+	char hdr[1200], *url = NULL, *text, *line, *end;
+	size_t i, got = 0;
+	int rc;
+
+	sess_buf_init(&body, (size_t)1 << 30);
+	rc = sess_buf_add(&body, "[", 1);
+	for (i = 0; rc == 0 && i < n; i++) {
+		if (i > 0)
+			rc = sess_buf_add(&body, ",", 1);
+		if (items[i].value != NULL) {
+			text = json_dumps(items[i].value, JSON_COMPACT |
+			    JSON_ENCODE_ANY);
+			rc = text ? sess_buf_add(&body, text, strlen(text)) :
+			    SESS_ENOMEM;
+			free(text);
+		} else if (rc == 0) {
+			rc = sess_buf_add(&body, items[i].json, items[i].len);
+		}
+	}
+	if (rc == 0)
+		rc = sess_buf_add(&body, "]", 1);
+	if (rc != 0) {
+		rc = sess_err_set(e, rc, "batch too large");
+		goto out;
+	}
+	h = curl_slist_append(h, "Content-Type: application/json");
+	h = curl_slist_append(h, "Sess-Append: 1");
+	if (flags & SESS_NOCREATE)
+		h = curl_slist_append(h, "Sess-No-Create: 1");
+	if (pr != NULL) {
+		snprintf(hdr, sizeof(hdr), "Producer-Id: %s", pr->id);
+		h = curl_slist_append(h, hdr);
+		snprintf(hdr, sizeof(hdr), "Producer-Epoch: %lld",
+		    (long long)pr->epoch);
+		h = curl_slist_append(h, hdr);
+		snprintf(hdr, sizeof(hdr), "Producer-Seq: %lld",
+		    (long long)items[0].pseq);
+		h = curl_slist_append(h, hdr);
+		if (n == 1 && items[0].units != 1) {
+			snprintf(hdr, sizeof(hdr), "Sess-Units: %lld",
+			    (long long)items[0].units);
+			h = curl_slist_append(h, hdr);
+		}
+	}
+	if ((url = url_for(rm, "/v1/stream", stream, NULL)) == NULL) {
+		rc = sess_err_set(e, SESS_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = request(rm, "POST", url, h, body.p, body.len, 60000L,
+	    e)) != 0)
+		goto out;
+	if (rm->status != 200) {
+		rc = http_error(rm, stream, e);
+		goto out;
+	}
+	/* One acknowledgement line per value. */
+	for (line = rm->body.p; got < n && line != NULL && *line != '\0';
+	    line = end ? end + 1 : NULL) {
+		json_t *v;
+
+		end = strchr(line, '\n');
+		v = json_loadb(line, end ? (size_t)(end - line) : strlen(line),
+		    0, NULL);
+		if (!json_is_integer(json_object_get(v, "seq"))) {
+			json_decref(v);
+			break;
+		}
+		acks[got].seq = json_integer_value(json_object_get(v, "seq"));
+		acks[got].duplicate = json_is_true(json_object_get(v,
+		    "duplicate"));
+		got++;
+		json_decref(v);
+	}
+	if (got != n)
+		rc = sess_err_set(e, SESS_EIO, "%s: %s: the server's answer "
+		    "does not acknowledge each value", rm->base, stream);
+out:
+	curl_slist_free_all(h);
+	free(url);
+	sess_buf_release(&body);
+	return rc;
+}
+
+int
+sess_remote_stream_get(struct sess_remote *rm, const char *stream,
+    struct sess_stream *out, struct sess_err *e)
+{
+	char *url;
+	int rc;
+
+	if ((url = url_for(rm, "/v1/stream", stream, NULL)) == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	rc = request(rm, "HEAD", url, NULL, NULL, 0, 30000L, e);
+	free(url);
+	if (rc != 0)
+		return rc;
+	if (rm->status == 404)
+		return sess_err_set(e, SESS_ENOENT, "%s: no such stream",
+		    stream);
+	if (rm->status != 200)
+		return http_error(rm, stream, e);
+	memset(out, 0, sizeof(*out));
+	out->tail = rm->next > 0 ? rm->next : 0;
+	return 0;
+}
+
+int
+sess_remote_events(struct sess_remote *rm, const char *stream, int64_t after,
+    const char *type, int wait_ms, struct sess_buf *lines, int *uptodate,
+    struct sess_err *e)
+{
+	char q[256], *url, *t = NULL;
+	int rc;
+
+	if (type != NULL && (t = curl_easy_escape(rm->curl, type, 0)) == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	snprintf(q, sizeof(q), "?offset=%0*lld%s%s%s", SESS_OFFSET_LEN,
+	    (long long)after, t ? "&type=" : "", t ? t : "", "");
+	curl_free(t);
+	if (wait_ms > 0 && strlen(q) + 40 < sizeof(q))
+		snprintf(q + strlen(q), sizeof(q) - strlen(q),
+		    "&live=long-poll&timeout=%d", wait_ms);
+	if ((url = url_for(rm, "/v1/events", stream, q)) == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	rc = request(rm, "GET", url, NULL, NULL, 0, 30000L + wait_ms, e);
+	free(url);
+	if (rc != 0)
+		return rc;
+	*uptodate = rm->uptodate;
+	if (rm->status == 204)
+		return 0;
+	if (rm->status != 200)
+		return http_error(rm, stream, e);
+	if (sess_buf_add(lines, rm->body.p, rm->body.len) != 0)
+		return sess_err_set(e, SESS_EINVAL, "response too large");
+	return 0;
+}
+
+int
+sess_remote_get(struct sess_remote *rm, const char *kind, const char *stream,
+    struct sess_buf *out, struct sess_err *e)
+{
+	char *url;
+	int rc;
+
+	if ((url = url_for(rm, kind, stream, NULL)) == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	rc = request(rm, "GET", url, NULL, NULL, 0, 60000L, e);
+	free(url);
+	if (rc != 0)
+		return rc;
+	if (rm->status != 200)
+		return http_error(rm, stream, e);
+	if (sess_buf_add(out, rm->body.p, rm->body.len) != 0)
+		return sess_err_set(e, SESS_EINVAL, "response too large");
+	return 0;
+}
