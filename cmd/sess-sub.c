@@ -267,8 +267,8 @@ main(int argc, char **argv)
 		}
 		if (rc < 0)
 			tool_die(&e);
-		backoff = 0;
 		if (rc == 1) {
+			backoff = 0;
 			out.len = 0;
 			if (payload) {
 				if (sess_buf_add(&out, ev.data, ev.len) != 0 ||

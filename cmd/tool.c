@@ -73,7 +73,11 @@ tool_conn(const char *db, const char *url, int flags)
 	struct sess_conn *c;
 	struct sess_err e;
 
-	if (url == NULL && (url = getenv("SESS_URL")) != NULL && *url == '\0')
+	/* -d and -u are alternatives; SESS_URL is the default of neither. */
+	if (db != NULL && url != NULL)
+		errx(EXIT_USAGE, "-d and -u are alternatives: give one");
+	if (url == NULL && db == NULL && (url = getenv("SESS_URL")) != NULL &&
+	    *url == '\0')
 		url = NULL;
 	if ((c = sess_conn_open(tool_db(db), url, flags, &e)) == NULL)
 		tool_die(&e);

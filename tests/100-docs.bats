@@ -125,6 +125,8 @@ check_env() {
 		    sed 's/getenv("\(.*\)")/\1/'
 		grep -q 'tool_db(' "$top/cmd/$p.c" && echo SESS_DB
 		grep -q 'tool_sync(' "$top/cmd/$p.c" && echo SESS_SYNC
+		grep -q 'tool_conn(' "$top/cmd/$p.c" &&
+		    printf '%s\n' SESS_DB SESS_URL
 	} | sort -u >env.src
 	sed -n '/^\.Sh ENVIRONMENT/,/^\.Sh /p' "$page" |
 	    sed -n 's/^\.It Ev \([A-Z_]*\).*/\1/p' | sort -u >env.man
