@@ -53,6 +53,7 @@ struct pub {
 	/* Compact texts of the batch's scanned values, and where each is. */
 	struct sess_buf raw;
 	struct sess_jscan scans[BATCH_MAX];
+	size_t maxline;
 };
 
 /* Commits the pending batch and prints its acknowledgements. */
@@ -154,102 +155,116 @@ fail:
 	return NULL;
 }
 
+/*
+ * Adds one JSON text to the batch.  The fast path validates and compacts
+ * in one pass; values that -t or -m change, or that carry message ops,
+ * go through the full parser.  On error nothing is added.
+ */
+static int
+take(struct pub *p, const char *text, size_t len, struct sess_err *e)
+{
+	struct sess_jscan *js;
+	json_t *v;
+	int rc;
+
+	room(p, len);
+	js = &p->scans[p->n];
+	if ((rc = sess_json_scan(text, len, &p->raw, js, e)) != 0)
+		return rc;
+	if (!js->complex && !p->type && !p->msg) {
+		struct sess_item *it = &p->items[p->n];
+
+		memset(it, 0, sizeof(*it));
+		it->pseq = p->pseq++;
+		it->units = 1;
+		p->bytes += len;
+		p->n++;
+		return 0;
+	}
+	/* -t and -m change the value: it is encoded anew. */
+	if (p->type || p->msg) {
+		p->raw.len = js->at;
+		js->len = 0;
+	}
+	if ((v = sess_json_parse(text, len, e)) == NULL ||
+	    (v = prepare(p, v, e)) == NULL) {
+		p->raw.len = js->at;
+		return SESS_EINVAL;
+	}
+	add(p, v, 1, len, 1);
+	return 0;
+}
+
+/* Arguments: every one is checked before anything is written. */
 static void
 pub_args(struct pub *p, int argc, char **argv)
 {
+	struct sess_jscan js;
+	struct sess_buf tmp;
 	struct sess_err e;
 	json_t *v;
 	int i;
 
+	sess_buf_init(&tmp, (size_t)1 << 30);
 	for (i = 0; i < argc; i++) {
-		v = sess_json_parse(argv[i], strlen(argv[i]), &e);
-		if (v != NULL)
-			v = prepare(p, v, &e);
-		if (v == NULL) {
-			/* Nothing is written unless every argument is good. */
-			for (; p->n > 0; p->n--)
-				json_decref(p->items[p->n - 1].value);
+		tmp.len = 0;
+		v = NULL;
+		if (sess_json_scan(argv[i], strlen(argv[i]), &tmp, &js,
+		    &e) != 0 || ((js.complex || p->type || p->msg) &&
+		    ((v = sess_json_parse(argv[i], strlen(argv[i]), &e)) ==
+		    NULL || (v = prepare(p, v, &e)) == NULL)))
 			errx(EXIT_USAGE, "argument %d: %s", i + 1, e.msg);
-		}
-		add(p, v, 1, strlen(argv[i]), 0);
+		json_decref(v);
 	}
+	sess_buf_release(&tmp);
+	for (i = 0; i < argc; i++)
+		if (take(p, argv[i], strlen(argv[i]), &e) != 0)
+			errx(EXIT_USAGE, "argument %d: %s", i + 1, e.msg);
 	flush_batch(p);
 }
 
 static void
-pub_lines(struct pub *p, size_t maxline)
+pub_lines(struct pub *p)
 {
 	struct sess_lines *lr;
 	struct sess_err e;
 	const char *line;
 	size_t len, i;
 	long lineno;
-	json_t *v;
 	int rc;
 
-	if ((lr = sess_lines_new(0, maxline)) == NULL)
+	if ((lr = sess_lines_new(0, p->maxline)) == NULL)
 		err(EXIT_TEMP, "out of memory");
-	sess_buf_init(&p->raw, BATCH_BYTES + maxline + 16);
 	while (!sess_lines_done(lr)) {
 		if (sess_lines_fill(lr, 1) < 0 && errno != EAGAIN)
 			err(EXIT_TEMP, "<stdin>");
 		/* Take whatever else is ready now: it shares the commit. */
 		for (;;) {
 			rc = sess_lines_next(lr, &line, &len, &lineno, &e);
-			if (rc < 0) {
-				flush_batch(p);
-				errx(EXIT_USAGE, "<stdin>:%ld: %s", lineno,
-				    e.msg);
-			}
 			if (rc == 0) {
 				if (sess_lines_done(lr) ||
 				    sess_lines_fill(lr, 0) < 0)
 					break;
 				continue;
 			}
-			for (i = 0; i < len && strchr(" \t\r", line[i]); i++)
-				;
-			if (i == len)
-				continue; /* blank lines carry no value */
-			/*
-			 * The fast path: one pass validates and compacts.
-			 * Values that -t or -m change, or that carry
-			 * message ops, go through the full parser.
-			 */
-			room(p, len);
-			rc = sess_json_scan(line, len, &p->raw, &p->scans[p->n],
-			    &e);
-			if (rc == 0 && !p->scans[p->n].complex && !p->type &&
-			    !p->msg) {
-				struct sess_item *it = &p->items[p->n];
-
-				memset(it, 0, sizeof(*it));
-				it->pseq = p->pseq++;
-				it->units = 1;
-				p->bytes += len;
-				p->n++;
-				continue;
+			if (rc > 0) {
+				for (i = 0; i < len && strchr(" \t\r", line[i]);
+				    i++)
+					;
+				if (i == len)
+					continue; /* blank: no value */
+				rc = take(p, line, len, &e);
 			}
-			/* -t and -m change the value: it is encoded anew. */
-			if (rc == 0 && (p->type || p->msg)) {
-				p->raw.len = p->scans[p->n].at;
-				p->scans[p->n].len = 0;
-			}
-			v = rc == 0 ? sess_json_parse(line, len, &e) : NULL;
-			if (v != NULL)
-				v = prepare(p, v, &e);
-			if (v == NULL) {
+			if (rc < 0) {
 				/* Lines before this one are written. */
 				flush_batch(p);
 				errx(EXIT_USAGE, "<stdin>:%ld: %s", lineno,
 				    e.msg);
 			}
-			add(p, v, 1, len, 1);
 		}
 		flush_batch(p);
 	}
 	sess_lines_free(lr);
-	sess_buf_release(&p->raw);
 }
 
 static json_t *
@@ -273,7 +288,7 @@ textop(struct pub *p, const char *op)
 static void
 pub_text(struct pub *p)
 {
-	unsigned char buf[TEXT_CHUNK];
+	unsigned char buf[TEXT_CHUNK], *nul;
 	size_t held = 0, valid;
 	long long total = 0;
 	ssize_t n;
@@ -297,6 +312,9 @@ pub_text(struct pub *p)
 			    total + bad + 1);
 		if (valid == 0)
 			continue;
+		if ((nul = memchr(buf, '\0', valid)) != NULL)
+			errx(EXIT_USAGE, "<stdin>: byte %lld: NUL byte in text",
+			    total + (long long)(nul - buf) + 1);
 		v = textop(p, "append");
 		json_object_set_new(v, "text", json_stringn((char *)buf, valid));
 		add(p, v, (int64_t)valid, valid, 0);
@@ -325,7 +343,7 @@ main(int argc, char **argv)
 	char *id = NULL;
 
 	stdout_closed = tool_init();
-	while ((c = getopt_long(argc, argv, "d:e:hL:m:Np:qS:Tt:u:", longopts,
+	while ((c = getopt_long(argc, argv, "+d:e:hL:m:Np:qS:Tt:u:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -412,14 +430,26 @@ main(int argc, char **argv)
 	}
 	if (stdout_closed && !p.quiet)
 		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
-	p.conn = tool_conn(db, url, tool_sync(sync));
+	p.maxline = maxline;
+	sess_buf_init(&p.raw, BATCH_BYTES + maxline + 16);
+	p.conn = tool_conn(db, url, tool_sync(sync) |
+	    (p.flags & SESS_NOCREATE ? SESS_RDONLY : 0));
+	if (p.flags & SESS_NOCREATE) {
+		struct sess_stream ss;
+		struct sess_err e;
+
+		/* Refused now, even when there turns out to be no input. */
+		if (sess_conn_stream_get(p.conn, p.stream, &ss, &e) != 0)
+			tool_die(&e);
+	}
 	if (text)
 		pub_text(&p);
 	else if (argc > 1)
 		pub_args(&p, argc - 1, argv + 1);
 	else
-		pub_lines(&p, maxline);
+		pub_lines(&p);
 	sess_conn_close(p.conn);
+	sess_buf_release(&p.raw);
 	free(id);
 	return tool_finish(0);
 }

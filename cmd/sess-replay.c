@@ -206,6 +206,18 @@ replay_file(struct replay *rp, const char *path)
 				recs = p;
 			}
 			memset(&recs[n], 0, sizeof(recs[n]));
+			/* Into a stream: the value must pass its rules too. */
+			if (rp->dest != NULL) {
+				struct sess_evinfo in;
+				json_t *v = sess_json_parse(ev.data, ev.len,
+				    &e);
+
+				if (v == NULL || sess_event_check(v, &in,
+				    &e) != 0)
+					errx(EXIT_USAGE, "%s:%ld: %s", name,
+					    lineno, e.msg);
+				recs[n].value = v;
+			}
 			recs[n].ev = ev;
 			recs[n].ev.type = NULL;
 			if ((recs[n].ev.data = strndup(ev.data, ev.len)) ==

@@ -54,7 +54,7 @@ cursor_load(struct cursor *c, const char *stream)
 {
 	struct sess_err e;
 	json_t *v, *s, *o;
-	char buf[4096];
+	char buf[16384];
 	ssize_t n;
 	int fd;
 
@@ -98,22 +98,23 @@ cursor_load(struct cursor *c, const char *stream)
 static void
 cursor_save(struct cursor *c, const char *stream_json, int64_t seq)
 {
-	char buf[2048];
 	struct stat sb;
+	char *buf, out[128] = "";
 	int fd, n;
 
-	n = snprintf(buf, sizeof(buf), "{\"stream\":%s,\"offset\":\"%0*lld\","
-	    "\"seq\":%lld", stream_json, SESS_OFFSET_LEN, (long long)seq,
-	    (long long)seq);
 	if (c->regular && fstat(1, &sb) == 0)
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, ",\"out\":"
-		    "{\"dev\":%lld,\"ino\":%lld,\"size\":%lld}",
-		    (long long)sb.st_dev, (long long)sb.st_ino,
-		    (long long)sb.st_size);
-	n += snprintf(buf + n, sizeof(buf) - (size_t)n, "}\n");
+		snprintf(out, sizeof(out), ",\"out\":{\"dev\":%lld,\"ino\":%lld,"
+		    "\"size\":%lld}", (long long)sb.st_dev,
+		    (long long)sb.st_ino, (long long)sb.st_size);
+	n = asprintf(&buf, "{\"stream\":%s,\"offset\":\"%0*lld\",\"seq\":%lld"
+	    "%s}\n", stream_json, SESS_OFFSET_LEN, (long long)seq,
+	    (long long)seq, out);
+	if (n < 0)
+		err(EXIT_TEMP, "out of memory");
 	fd = open(c->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) != 0)
 		err(EXIT_TEMP, "%s", c->tmp);
+	free(buf);
 	if (rename(c->tmp, c->path) != 0)
 		err(EXIT_TEMP, "%s", c->path);
 }
@@ -248,6 +249,11 @@ main(int argc, char **argv)
 		cur.out = sb;
 		if (cursor_load(&cur, stream))
 			start = cur.seq;
+		/*
+		 * Record the start and stdout's size before the first event
+		 * goes out, so a kill before the first save is undone too.
+		 */
+		cursor_save(&cur, sj, start);
 	}
 	if ((feed = sess_feed_open(conn, stream, start, type, &e)) == NULL)
 		tool_die(&e);
