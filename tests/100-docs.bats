@@ -19,8 +19,9 @@ usage_letters() {
 
 # getopt_letters PROG: the letters of PROG's getopt string, one a line.
 getopt_letters() {
+	# A leading + (stop at the first operand) is no option letter.
 	sed -n 's/.*getopt_long([^"]*"\([^"]*\)".*/\1/p' "$top/cmd/$1.c" |
-	    tr -d ':' | fold -w1 | sort -u
+	    tr -d ':+' | fold -w1 | sort -u
 }
 
 # longopts PROG: "NAME LETTER ARG" for each entry of PROG's longopts
