@@ -3,68 +3,13 @@
 # follow, counts and timeouts, cursors, copies, round trips and errors.
 
 load common
+load helpers/store
 
 setup() { common_setup; }
 
 teardown() { kill_started; }
 
 # --- helpers ---------------------------------------------------------------
-
-# started_bg IN OUT CMD...: runs CMD in the background with stdin from IN,
-# stdout to OUT and stderr to OUT.err; its pid is left in $bg (CMD is
-# exec'ed, so it is the program's own pid) and recorded for teardown.
-started_bg() {
-	local in=$1 out=$2
-	shift 2
-	(exec "$@" <"$in" >"$out" 2>"$out.err") 3>&- &
-	bg=$!
-	echo "$bg" >>"$BATS_TEST_TMPDIR/bg.pids"
-}
-
-# kill_started: ends what this test started in the background and is still
-# running, by pid (and only if it is still one of ours).
-kill_started() {
-	local p comm
-	[ -f "$BATS_TEST_TMPDIR/bg.pids" ] || return 0
-	while read -r p; do
-		comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
-		case $comm in sess-*|timeout|bash) kill -9 "$p" 2>/dev/null || true ;; esac
-	done <"$BATS_TEST_TMPDIR/bg.pids"
-}
-
-# exited PID STATUS: PID (started with started_bg) ends with STATUS.
-exited() {
-	local st=0
-	wait "$1" || st=$?
-	if [ "$st" != "$2" ]; then
-		echo "pid $1 exited $st, want $2" >&2
-		return 1
-	fi
-}
-
-# values_are STREAM [VALUE...]: STREAM holds exactly these values, in order.
-values_are() {
-	local stream=$1 st=0
-	shift
-	sess-sub -P "$stream" >got.jsonl 2>got.err || st=$?
-	if [ "$st" != 0 ]; then
-		echo "sess-sub -P $stream exited $st: $(cat got.err)" >&2
-		return 1
-	fi
-	if [ $# -gt 0 ]; then printf '%s\n' "$@"; fi >want.jsonl
-	diff -u want.jsonl got.jsonl
-}
-
-# consistent STREAM: the integrity check passes, silently.
-consistent() {
-	local st=0
-	sess-replay -k "$1" >k.out 2>k.err || st=$?
-	if [ "$st" != 0 ] || [ -s k.err ] || [ -s k.out ]; then
-		echo "sess-replay -k $1 exited $st:" >&2
-		cat k.err >&2
-		return 1
-	fi
-}
 
 # seqs_are FILE SEQ...: FILE holds event lines with exactly these seqs.
 seqs_are() {

@@ -4,44 +4,11 @@
 # a stream's integrity against its own log.
 
 load common
+load helpers/store
 
 setup() { common_setup; }
 
 # --- helpers ---------------------------------------------------------------
-
-# values_are STREAM [VALUE...]: STREAM holds exactly these values, in order.
-values_are() {
-	local stream=$1 st=0
-	shift
-	sess-sub -P "$stream" >got.jsonl 2>got.err || st=$?
-	if [ "$st" != 0 ]; then
-		echo "sess-sub -P $stream exited $st: $(cat got.err)" >&2
-		return 1
-	fi
-	if [ $# -gt 0 ]; then printf '%s\n' "$@"; fi >want.jsonl
-	diff -u want.jsonl got.jsonl
-}
-
-# consistent STREAM: the integrity check passes, silently.
-consistent() {
-	local st=0
-	sess-replay -k "$1" >k.out 2>k.err || st=$?
-	if [ "$st" != 0 ] || [ -s k.err ] || [ -s k.out ]; then
-		echo "sess-replay -k $1 exited $st:" >&2
-		cat k.err >&2
-		return 1
-	fi
-}
-
-# no_stream STREAM: there is no such stream (or no store at all).
-no_stream() {
-	local st=0
-	sess-sub "$@" >ns.out 2>ns.err || st=$?
-	if [ "$st" != 1 ] || [ -s ns.out ]; then
-		echo "sess-sub $* exited $st (want 1): $(cat ns.err)" >&2
-		return 1
-	fi
-}
 
 # times_of FILE: the time field of each event line of FILE.
 times_of() {
