@@ -29,7 +29,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SANFLAGS) -Ilib \
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
-PROGS = sess-pub sess-sub sess-replay
+PROGS = sess-pub sess-sub sess-replay sessd
 LIB_SRC = $(wildcard lib/*.c)
 LIB_OBJ = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 UNIT_SRC = $(wildcard tests/unit/test-*.c)
@@ -41,7 +41,7 @@ MAN = $(wildcard man/*.[0-9])
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = gcc make pkg-config libsqlite3-dev libjansson-dev \
-	libwebsockets-dev libcurl4-openssl-dev libssl-dev sqlite3 bats mandoc \
+	libwebsockets-dev libcurl4-openssl-dev libssl-dev sqlite3 bats mandoc strace \
 	zsh
 
 all: $(PROGS:%=$(BUILD)/bin/%) $(UNITS) $(FUZZERS) $(BENCH)
@@ -66,12 +66,22 @@ $(BUILD)/libsess.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJ)
 
-$(BUILD)/bin/%: cmd/%.c cmd/tool.h $(BUILD)/cmd/tool.o $(BUILD)/libsess.a | $(BUILD)/bin
-	$(CC) $(ALL_CFLAGS) -Icmd $(ALL_LDFLAGS) -o $@ $< $(BUILD)/cmd/tool.o \
+$(BUILD)/bin/%: cmd/%.c cmd/common/tool.h $(BUILD)/cmd/tool.o $(BUILD)/libsess.a | $(BUILD)/bin
+	$(CC) $(ALL_CFLAGS) -Icmd/common $(ALL_LDFLAGS) -o $@ $< $(BUILD)/cmd/tool.o \
 	  $(BUILD)/libsess.a $(LIBS)
 
-$(BUILD)/cmd/tool.o: cmd/tool.c cmd/tool.h lib/sess.h | $(BUILD)/cmd
-	$(CC) $(ALL_CFLAGS) -Icmd -c -o $@ $<
+# sessd is its main in cmd/sessd.c and one file per part in cmd/sessd/; it
+# links libwebsockets and pthreads.
+SESSD_SRC = cmd/sessd.c $(wildcard cmd/sessd/*.c)
+$(BUILD)/bin/sessd: $(SESSD_SRC) cmd/sessd/sessd.h cmd/common/tool.h $(BUILD)/cmd/tool.o \
+  $(BUILD)/libsess.a | $(BUILD)/bin
+	$(CC) $(ALL_CFLAGS) -Icmd/common -Icmd/sessd $(shell pkg-config --cflags libwebsockets) \
+	  $(ALL_LDFLAGS) -o $@ $(SESSD_SRC) $(BUILD)/cmd/tool.o \
+	  $(BUILD)/libsess.a $(LIBS) $(shell pkg-config --libs libwebsockets \
+	  libcrypto) -lpthread
+
+$(BUILD)/cmd/tool.o: cmd/common/tool.c cmd/common/tool.h lib/sess.h | $(BUILD)/cmd
+	$(CC) $(ALL_CFLAGS) -Icmd/common -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libsess.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< \
@@ -104,18 +114,30 @@ check: deps
 	$(MAKE) all
 	BUILD=$(BUILD) tests/run
 
+# sessd in the foreground on ./sess.db (SESS_DB), at http://127.0.0.1:4437
+# (SESSD_LISTEN), with the commands to try printed first.
+SESSD_LISTEN ?= 127.0.0.1:4437
 run: deps
 	$(MAKE) all
-	BUILD=$(BUILD) tests/demo
+	@u=http://$(SESSD_LISTEN); b=$(CURDIR)/$(BUILD)/bin; \
+	echo "sessd: serving $${SESS_DB:-$(CURDIR)/sess.db} at $$u"; \
+	echo "publish: $$b/sess-pub -u $$u demo/run-1 '{\"hello\":\"world\"}'"; \
+	echo "tail:    $$b/sess-sub -u $$u -f demo/run-1"; \
+	echo "curl:    curl -N '$$u/v1/stream/demo/run-1?offset=-1&live=sse'"; \
+	echo "(the embedded tools without a daemon: BUILD=$(BUILD) tests/demo)"; \
+	exec $(BUILD)/bin/sessd -v -d "$${SESS_DB:-$(CURDIR)/sess.db}" \
+	    -l $(SESSD_LISTEN)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+	  $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 755 $(PROGS:%=$(BUILD)/bin/%) $(DESTDIR)$(BINDIR)
 	for m in $(MAN); do \
 	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}; done
 	for p in $(PROGS); do \
+	  test -f completions/bash/$$p || continue; \
 	  install -m 644 completions/bash/$$p $(DESTDIR)$(BASHCOMPDIR)/$$p; \
 	  install -m 644 completions/zsh/_$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p; \
 	done

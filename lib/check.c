@@ -28,22 +28,6 @@ problem(struct ctx *c, const char *fmt, ...)
 	c->report(buf, c->arg);
 }
 
-/* A superseded marker drops the messages it lists, as the writer did. */
-static int
-replay_marker(struct sess_store *st, int64_t stream, json_t *v,
-    struct sess_err *e)
-{
-	json_t *msgs = json_object_get(v, "msgs"), *m;
-	size_t i;
-	int rc;
-
-	json_array_foreach(msgs, i, m)
-		if (json_is_string(m) && (rc = sess_state_drop(st, STATE_CHECK,
-		    stream, json_string_value(m), e)) != 0)
-			return rc;
-	return 0;
-}
-
 static int
 compare_views(struct sess_store *st, int64_t stream, struct ctx *c,
     struct sess_err *e)
@@ -130,7 +114,7 @@ sess_check(struct sess_store *st, const char *stream,
 			    "value", (long long)seq);
 		} else if (in.type != NULL && strcmp(in.type, "superseded") ==
 		    0 && in.op == SESS_OP_NONE) {
-			rc = replay_marker(st, ss.id, v, e);
+			rc = sess_state_marker(st, STATE_CHECK, ss.id, v, e);
 		} else if (in.op != SESS_OP_NONE) {
 			rc = sess_state_apply(st, STATE_CHECK, ss.id, &in,
 			    (const char *)sqlite3_column_text(s, 3),

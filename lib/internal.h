@@ -19,6 +19,17 @@ enum {
 	STMT_MSG_DROP,
 	STMT_MSG_EACH,
 	STMT_MSG_FINISHED,
+	STMT_DS_GET,    /* ds.c */
+	STMT_DS_PARENT,
+	STMT_DS_READ,
+	STMT_DS_PUT,
+	STMT_DS_DELETED,
+	STMT_DS_EVENT,
+	STMT_DS_CHILDREN,
+	STMT_DS_INSERT,
+	STMT_DS_SAVE,
+	STMT_DS_RELEASE,
+	STMT_DS_ROLLBACK,
 	STMT_STATE,     /* SESS_OP_* slots follow, for two tables */
 	STMT_MAX = STMT_STATE + 2 * 8,
 };
@@ -43,6 +54,30 @@ int sess_tx_begin(struct sess_store *st, struct sess_err *e);
 int sess_tx_commit(struct sess_store *st, struct sess_err *e);
 void sess_tx_rollback(struct sess_store *st);
 
+/*
+ * log.c: the pieces of an append that ds.c shares.  A producer's state
+ * is its epoch and the next position it may write.
+ */
+struct sess_pstate {
+	int found;
+	int64_t epoch, next;
+};
+int sess_log_producer_get(struct sess_store *st, int64_t stream,
+    const char *id, struct sess_pstate *ps, struct sess_err *e);
+int sess_log_producer_put(struct sess_store *st, int64_t stream,
+    const char *id, const struct sess_pstate *ps, struct sess_err *e);
+/*
+ * Writes item as event ++ss->tail at producer position start and applies
+ * its conventions; the caller updates the stream's tail afterwards.
+ */
+int sess_log_put_item(struct sess_store *st, struct sess_stream *ss,
+    const struct sess_producer *pr, struct sess_item *it, int64_t start,
+    int64_t now, int64_t *seq, struct sess_err *e);
+/* Supersedes what older epochs of pr wrote (see log.c). */
+int sess_log_supersede(struct sess_store *st, struct sess_stream *ss,
+    const struct sess_producer *pr, int64_t old, int64_t now,
+    struct sess_err *e);
+
 /* state.c: tables the op statements work on. */
 enum { STATE_MAIN, STATE_CHECK };
 /*
@@ -53,6 +88,12 @@ enum { STATE_MAIN, STATE_CHECK };
 int sess_state_apply(struct sess_store *st, int table, int64_t stream,
     const struct sess_evinfo *in, const char *producer, int64_t attempt,
     int64_t seq, char *why, size_t whylen, struct sess_err *e);
+/*
+ * A superseded marker, however it was appended, drops the messages it
+ * lists ("msgs"), so the view is a function of the log alone.
+ */
+int sess_state_marker(struct sess_store *st, int table, int64_t stream,
+    json_t *v, struct sess_err *e);
 /* Drops one message from the view (supersede). */
 int sess_state_drop(struct sess_store *st, int table, int64_t stream,
     const char *msg, struct sess_err *e);

@@ -13,7 +13,7 @@ stream_lookup(struct sess_store *st, const char *name, struct sess_stream *out,
 	int rc;
 
 	s = sess_stmt(st, STMT_STREAM_GET, "SELECT id, tail, created, closed, "
-	    "content_type FROM streams WHERE name = ?1", e);
+	    "content_type, deleted FROM streams WHERE name = ?1", e);
 	if (s == NULL)
 		return e ? e->code : SESS_EIO;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -31,6 +31,12 @@ stream_lookup(struct sess_store *st, const char *name, struct sess_stream *out,
 	ct = (const char *)sqlite3_column_text(s, 4);
 	snprintf(out->content_type, sizeof(out->content_type), "%s",
 	    ct ? ct : "");
+	/* Deleted while forks still read it: the name stays taken. */
+	if (sqlite3_column_int(s, 5)) {
+		sqlite3_reset(s);
+		return sess_err_set(e, SESS_ECONFLICT, "%s: stream was deleted",
+		    name);
+	}
 	sqlite3_reset(s);
 	return 0;
 }
@@ -125,14 +131,9 @@ event_put(struct sess_store *st, int64_t stream, int64_t seq, int64_t time,
 	return 0;
 }
 
-struct pstate {
-	int found;
-	int64_t epoch, next;
-};
-
 static int
 producer_get(struct sess_store *st, int64_t stream, const char *id,
-    struct pstate *ps, struct sess_err *e)
+    struct sess_pstate *ps, struct sess_err *e)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -158,7 +159,7 @@ producer_get(struct sess_store *st, int64_t stream, const char *id,
 
 static int
 producer_put(struct sess_store *st, int64_t stream, const char *id,
-    const struct pstate *ps, struct sess_err *e)
+    const struct sess_pstate *ps, struct sess_err *e)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -313,22 +314,6 @@ finished_by(struct sess_store *st, int64_t stream, const char *msg,
 	return 0;
 }
 
-/* A superseded marker, however it was appended, drops what it lists. */
-static int
-apply_marker(struct sess_store *st, int64_t stream, json_t *v,
-    struct sess_err *e)
-{
-	json_t *msgs = json_object_get(v, "msgs"), *m;
-	size_t i;
-	int rc;
-
-	json_array_foreach(msgs, i, m)
-		if (json_is_string(m) && (rc = sess_state_drop(st, STATE_MAIN,
-		    stream, json_string_value(m), e)) != 0)
-			return rc;
-	return 0;
-}
-
 /*
  * Writes one admitted item as event ++ss->tail and applies its
  * conventions.  The stored text is the caller's compact text where it
@@ -373,7 +358,7 @@ put_item(struct sess_store *st, struct sess_stream *ss,
 		if (v == NULL && (v = parsed = sess_json_parse(it->json,
 		    it->len, e)) == NULL)
 			return SESS_EINVAL;
-		rc = apply_marker(st, ss->id, v, e);
+		rc = sess_state_marker(st, STATE_MAIN, ss->id, v, e);
 		json_decref(parsed);
 		return rc;
 	}
@@ -386,7 +371,7 @@ sess_append(struct sess_store *st, const char *stream, int flags,
     struct sess_ack *acks, struct sess_err *e)
 {
 	struct sess_stream ss;
-	struct pstate ps = { 0 };
+	struct sess_pstate ps = { 0 };
 	int64_t now, old, start;
 	size_t i;
 	int rc, trimmed;
@@ -616,4 +601,35 @@ sess_reader_next(struct sess_reader *r, struct sess_event *ev,
 	if (ev->data == NULL)
 		ev->data = "";
 	return 1;
+}
+
+/* The pieces ds.c shares (internal.h). */
+int
+sess_log_producer_get(struct sess_store *st, int64_t stream, const char *id,
+    struct sess_pstate *ps, struct sess_err *e)
+{
+	return producer_get(st, stream, id, ps, e);
+}
+
+int
+sess_log_producer_put(struct sess_store *st, int64_t stream, const char *id,
+    const struct sess_pstate *ps, struct sess_err *e)
+{
+	return producer_put(st, stream, id, ps, e);
+}
+
+int
+sess_log_put_item(struct sess_store *st, struct sess_stream *ss,
+    const struct sess_producer *pr, struct sess_item *it, int64_t start,
+    int64_t now, int64_t *seq, struct sess_err *e)
+{
+	return put_item(st, ss, pr, it, start, now, 0, seq, e);
+}
+
+int
+sess_log_supersede(struct sess_store *st, struct sess_stream *ss,
+    const struct sess_producer *pr, int64_t old, int64_t now,
+    struct sess_err *e)
+{
+	return supersede(st, ss, pr, old, now, e);
 }

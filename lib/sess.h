@@ -258,6 +258,144 @@ void sess_reader_reset(struct sess_reader *r);
 int64_t sess_reader_position(const struct sess_reader *r);
 
 /*
+ * ds.c: the stream operations of the Durable Streams protocol, as sessd
+ * serves them.  A stream has a content type (application/json streams
+ * hold one JSON value per event, others one chunk of bytes per append),
+ * may expire (a sliding TTL, renewed by reads and writes, or an
+ * absolute time), may be closed, and may be a fork: it then reads its
+ * first fork_seq events from its parent.  A stream deleted while forks
+ * still read it stays, as "gone", until the last of them is deleted.
+ *
+ * Writes happen in a batch: sess_batch_begin(), any number of
+ * operations, each all or nothing, then sess_batch_commit(), so that
+ * many requests share one commit.  Errors: SESS_ENOENT no such stream
+ * (or it expired; ack->gone set when it is gone), SESS_EINVAL a bad
+ * request, SESS_ECONFLICT a mismatch with what exists (ack->closed set
+ * when the stream is closed), SESS_ESTALE a stale producer epoch,
+ * SESS_EGAP a producer sequence gap (ack->expected set).
+ */
+#define SESS_CT_MAX 128
+#define SESS_FORK_DEPTH 64
+struct sess_ds_info {
+	int64_t id, created, tail;
+	int64_t ttl;          /* seconds, or -1 */
+	int64_t expires;      /* microseconds since the epoch, or 0 */
+	int64_t parent, fork_seq;
+	int closed, gone, json;
+	char content_type[SESS_CT_MAX];
+};
+/*
+ * Fills out for a live stream; SESS_ENOENT if there is none or it has
+ * expired (with out->gone set if it is gone).
+ */
+int sess_ds_get(struct sess_store *st, const char *name,
+    struct sess_ds_info *out, struct sess_err *e);
+/*
+ * Calls fn for the events of s after seq `after` up to seq `upto`,
+ * inherited ones included, until fn returns nonzero or about max bytes
+ * of data were given.  Returns the number of events, or a negative
+ * error.  Event pointers are valid during the call only.
+ */
+int sess_ds_read(struct sess_store *st, const struct sess_ds_info *s,
+    int64_t after, int64_t upto, size_t max,
+    int (*fn)(const struct sess_event *ev, void *arg), void *arg,
+    struct sess_err *e);
+
+/* A request: which fields an operation uses is said at each. */
+struct sess_ds_req {
+	const char *stream;
+	const char *content_type; /* lower-case media type, or NULL */
+	const char *body;         /* JSON text or bytes, per the type */
+	size_t len;
+	int close;                /* close the stream (after any body) */
+	const char *producer;     /* NULL, or id with epoch and seq */
+	int64_t epoch, seq;
+	const char *writer_seq;   /* Stream-Seq, or NULL */
+	int64_t ttl;              /* seconds, or -1 */
+	int64_t expires_at;       /* microseconds, or 0 */
+	const char *fork_from;    /* source stream name, or NULL */
+	int64_t fork_offset;      /* seq, or -1 for the source's tail */
+	int64_t fork_sub;         /* sub-offset, 0 for none */
+};
+struct sess_ds_ack {
+	int created;              /* create: the stream is new */
+	int duplicate;            /* append: the producer's retry */
+	int closed, gone;
+	int64_t tail;             /* the stream's next offset */
+	int64_t epoch;            /* producer's epoch (the current one on 403) */
+	int64_t pseq;             /* highest accepted producer seq */
+	int64_t expected;         /* on SESS_EGAP */
+	char content_type[SESS_CT_MAX];
+};
+int sess_batch_begin(struct sess_store *st, struct sess_err *e);
+/* Why the last write failed: disk full, a read-only store, or 0. */
+enum { SESS_WRITE_FULL = 1, SESS_WRITE_READONLY };
+int sess_store_write_failure(struct sess_store *st);
+/* Commits; on failure everything since begin is rolled back. */
+int sess_batch_commit(struct sess_store *st, struct sess_err *e);
+void sess_batch_rollback(struct sess_store *st);
+/*
+ * PUT: creates stream (or a fork of fork_from at fork_offset and
+ * fork_sub) with content_type (NULL: octet-stream, or the source's),
+ * ttl or expires_at, the body as first content, closed if close.  An
+ * existing stream with the same configuration is acknowledged with
+ * created 0; one with another is SESS_ECONFLICT.
+ */
+int sess_ds_create(struct sess_store *st, const struct sess_ds_req *r,
+    struct sess_ds_ack *ack, struct sess_err *e);
+/*
+ * POST: appends the body (if len > 0; content_type must match) and
+ * closes the stream if close, checking producer (one seq per request)
+ * and writer_seq; renews a TTL.
+ */
+int sess_ds_append(struct sess_store *st, const struct sess_ds_req *r,
+    struct sess_ds_ack *ack, struct sess_err *e);
+/* DELETE: removes stream, or marks it gone while forks read it. */
+int sess_ds_delete(struct sess_store *st, const char *name,
+    struct sess_ds_ack *ack, struct sess_err *e);
+/* Renews the TTL of stream, as a read does; 0 if it has none. */
+int sess_ds_touch(struct sess_store *st, const char *name,
+    struct sess_err *e);
+/*
+ * Removes up to max streams that have expired, calling fn with each
+ * name; returns how many, or a negative error.
+ */
+int sess_ds_expire(struct sess_store *st, int max,
+    void (*fn)(const char *name, void *arg), void *arg, struct sess_err *e);
+/* When the next live stream expires (microseconds), or 0 if none does. */
+int64_t sess_ds_next_expiry(struct sess_store *st);
+
+/*
+ * Splits a JSON body into the values a POST appends: the elements of a
+ * top-level array (one level is flattened), or the one value.  Items
+ * point into text (which the caller initialises with a cap of at least
+ * len) and carry the parsed value when they use the session
+ * conventions; with strict, a value breaking them is an error, else it
+ * is kept as a plain value.  Free the items with sess_ds_items_free().
+ */
+int sess_ds_split(const char *body, size_t len, int strict,
+    struct sess_buf *text, struct sess_item **items, size_t *n,
+    struct sess_err *e);
+void sess_ds_items_free(struct sess_item *items, size_t n);
+/*
+ * Calls fn with the name and tail of each live stream whose name
+ * matches glob (SQLite GLOB), in name order; returns how many, or a
+ * negative error.
+ */
+int sess_ds_each(struct sess_store *st, const char *glob,
+    void (*fn)(const char *name, int64_t tail, void *arg), void *arg,
+    struct sess_err *e);
+/*
+ * sessd's own records, JSON text by kind and key.  sess_ds_record_put()
+ * with json NULL deletes; sess_ds_records() calls fn for each of kind.
+ */
+int sess_ds_record_put(struct sess_store *st, const char *kind,
+    const char *key, const char *json, struct sess_err *e);
+int sess_ds_records(struct sess_store *st, const char *kind,
+    void (*fn)(const char *key, const char *json, void *arg), void *arg,
+    struct sess_err *e);
+
+/*
  * state.c: mutable messages materialized from msg/op events.
  */
 struct sess_message {

@@ -132,6 +132,21 @@ sess_state_drop(struct sess_store *st, int table, int64_t stream,
 }
 
 int
+sess_state_marker(struct sess_store *st, int table, int64_t stream, json_t *v,
+    struct sess_err *e)
+{
+	json_t *msgs = json_object_get(v, "msgs"), *m;
+	size_t i;
+	int rc;
+
+	json_array_foreach(msgs, i, m)
+		if (json_is_string(m) && (rc = sess_state_drop(st, table,
+		    stream, json_string_value(m), e)) != 0)
+			return rc;
+	return 0;
+}
+
+int
 sess_messages_each(struct sess_store *st, const char *stream,
     int (*fn)(const struct sess_message *m, void *arg), void *arg,
     struct sess_err *e)

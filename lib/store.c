@@ -50,6 +50,34 @@ static const char *const schema[] = {
 	"  first INTEGER NOT NULL,"
 	"  last INTEGER NOT NULL,"
 	"  PRIMARY KEY (stream, msg)) WITHOUT ROWID;",
+	/*
+	 * v2: what the Durable Streams protocol keeps per stream (ds.c).
+	 * ttl is a sliding window in seconds and expires the deadline in
+	 * microseconds (for a window, the last access plus the window);
+	 * without ttl, expires is an absolute expiry.  A fork reads its
+	 * events up to fork_seq from parent; deleted marks a stream
+	 * deleted while forks still read from it.
+	 */
+	"ALTER TABLE streams ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE streams ADD COLUMN parent INTEGER;"
+	"ALTER TABLE streams ADD COLUMN fork_seq INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE streams ADD COLUMN fork_from TEXT;"
+	"ALTER TABLE streams ADD COLUMN fork_offset INTEGER;"
+	"ALTER TABLE streams ADD COLUMN fork_sub INTEGER;"
+	"ALTER TABLE streams ADD COLUMN writer_seq TEXT;"
+	"ALTER TABLE streams ADD COLUMN closed_by TEXT;"
+	"ALTER TABLE streams ADD COLUMN closed_epoch INTEGER;"
+	"ALTER TABLE streams ADD COLUMN closed_pseq INTEGER;"
+	"CREATE INDEX streams_parent ON streams (parent) "
+	"  WHERE parent IS NOT NULL;"
+	"CREATE INDEX streams_expires ON streams (expires) "
+	"  WHERE expires IS NOT NULL;"
+	/* sessd's own records (subscriptions, signing keys), as JSON. */
+	"CREATE TABLE records ("
+	"  kind TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY (kind, key)) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
@@ -193,6 +221,26 @@ fail:
 	return rc;
 }
 
+/*
+ * Runs sql, retrying while the store is busy.  The busy handler does not
+ * cover every case while another process converts or creates the file
+ * (SQLite returns SQLITE_BUSY at once where waiting could deadlock).
+ */
+static int
+with_retry(struct sess_store *st, const char *sql, const char *what,
+    struct sess_err *e)
+{
+	int rc, i;
+
+	for (i = 0; i < BUSY_MS / 10; i++) {
+		rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		sqlite3_sleep(10);
+	}
+	return rc == SQLITE_OK ? 0 : sess_dberr(st, rc, what, e);
+}
+
 int
 sess_sync_flags(const char *mode)
 {
@@ -256,12 +304,21 @@ sess_store_open(const char *path, int flags, struct sess_err *e)
 	}
 	sqlite3_busy_timeout(st->db, BUSY_MS);
 	sqlite3_extended_result_codes(st->db, 1);
-	/* Identify the file before anything writes to it. */
+	/*
+	 * Identify the file before anything writes to it, in one read
+	 * transaction: another process may be creating the store right now,
+	 * and the three answers must come from the same moment.
+	 */
+	if (with_retry(st, "BEGIN", "read header", e) != 0)
+		goto fail;
 	if (pragma_int(st, "PRAGMA application_id", &appid, e) != 0 ||
 	    pragma_int(st, "PRAGMA user_version", &v, e) != 0 ||
 	    pragma_int(st, "SELECT count(*) FROM sqlite_master", &ntables,
-	    e) != 0)
+	    e) != 0) {
+		sess_tx_rollback(st);
 		goto fail;
+	}
+	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (appid != SESS_APP_ID && (appid != 0 || ntables != 0)) {
 		sess_err_set(e, SESS_ENOTSTORE,
 		    "%s: not a sess store (an SQLite database of another kind)",
@@ -274,7 +331,7 @@ sess_store_open(const char *path, int flags, struct sess_err *e)
 		    "(%d); upgrade sess", path, v, SCHEMA_VERSION);
 		goto fail;
 	}
-	if (exec(st, "PRAGMA journal_mode=WAL", "set WAL mode", e) != 0)
+	if (with_retry(st, "PRAGMA journal_mode=WAL", "set WAL mode", e) != 0)
 		goto fail;
 	if (exec(st, flags & SESS_SYNC_NORMAL ? "PRAGMA synchronous=NORMAL" :
 	    "PRAGMA synchronous=FULL", "set synchronous", e) != 0 ||

@@ -1,0 +1,957 @@
+/* sessd-http.c: HTTP/1.1 over lws raw sockets: requests in, responses out. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "sessd.h"
+
+/*
+ * sessd parses HTTP itself rather than through lws's HTTP role: lws
+ * 4.1 rewrites the request target before anyone sees it (it decodes
+ * %XX, drops control bytes, turns '+' into a space, folds "/../" and
+ * drops the connection on %00), so a bad stream name could not be told
+ * from a good one, nor refused with a proper status.  lws still runs
+ * the event loop, the sockets, the timers and the wake-ups.
+ */
+
+#define WRITE_MAX (64 * 1024)  /* bytes handed to lws per writeable */
+#define LOW_WATER (64 * 1024)  /* refill a feed below this */
+#define PIPELINE_MAX (256 * 1024) /* queued output before reading on */
+
+static unsigned char wbuf[LWS_PRE + WRITE_MAX];
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	case 507: return "Insufficient Storage";
+	default: return "Unknown";
+	}
+}
+
+static int
+is_tchar(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' &&
+	    strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* The next line of p[*at..n), NUL-terminated in place, CR dropped. */
+static char *
+next_line(char *p, size_t n, size_t *at)
+{
+	char *s = p + *at, *nl;
+
+	if (*at >= n || (nl = memchr(s, '\n', n - *at)) == NULL)
+		return NULL;
+	*at = (size_t)(nl - p) + 1;
+	*nl = '\0';
+	if (nl > s && nl[-1] == '\r')
+		nl[-1] = '\0';
+	return s;
+}
+
+static int
+has_token(const char *list, const char *tok)
+{
+	size_t n = strlen(tok);
+	const char *p = list;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (strncasecmp(p, tok, n) == 0 && (p[n] == '\0' || p[n] ==
+		    ',' || p[n] == ' ' || p[n] == '\t'))
+			return 1;
+		while (*p != '\0' && *p != ',')
+			p++;
+	}
+	return 0;
+}
+
+/*
+ * Parses a request head (the request line and the header fields, up to
+ * and including the empty line) in place.  Returns 0, or the HTTP
+ * status to refuse it with.
+ */
+int
+http_parse_head(char *p, size_t n, struct req *r)
+{
+	static const char *const methods[] = {
+		[M_GET] = "GET", [M_HEAD] = "HEAD", [M_POST] = "POST",
+		[M_PUT] = "PUT", [M_DELETE] = "DELETE",
+		[M_OPTIONS] = "OPTIONS", [M_PATCH] = "PATCH",
+	};
+	char *line, *sp, *ver, *colon, *v, *end;
+	const char *cl = NULL;
+	size_t at = 0;
+	int i;
+
+	r->nhdrs = 0;
+	r->clen = -1;
+	r->chunked = r->expect = r->close = r->keepalive = 0;
+	if ((line = next_line(p, n, &at)) == NULL)
+		return 400;
+	/* Leading empty lines are tolerated (RFC 9112, 2.2). */
+	while (*line == '\0')
+		if ((line = next_line(p, n, &at)) == NULL)
+			return 400;
+	if ((sp = strchr(line, ' ')) == NULL)
+		return 400;
+	*sp = '\0';
+	for (i = 0; line[i] != '\0'; i++)
+		if (!is_tchar((unsigned char)line[i]))
+			return 400;
+	r->method = M_OTHER;
+	r->method_name = line;
+	for (i = 0; i < M_OTHER; i++)
+		if (strcmp(line, methods[i]) == 0)
+			r->method = i;
+	r->target = sp + 1;
+	if ((ver = strchr(r->target, ' ')) == NULL)
+		return 400;
+	*ver++ = '\0';
+	if (r->target[0] == '\0')
+		return 400;
+	for (i = 0; r->target[i] != '\0'; i++)
+		if ((unsigned char)r->target[i] <= ' ' ||
+		    (unsigned char)r->target[i] == 0x7f)
+			return 400;
+	if (strlen(r->target) > TARGET_MAX)
+		return 414;
+	if (strncmp(ver, "HTTP/", 5) != 0)
+		return 400;
+	if (strcmp(ver, "HTTP/1.1") == 0)
+		r->minor = 1;
+	else if (strcmp(ver, "HTTP/1.0") == 0)
+		r->minor = 0;
+	else
+		return 505;
+	while ((line = next_line(p, n, &at)) != NULL && *line != '\0') {
+		if (*line == ' ' || *line == '\t')
+			return 400; /* obsolete line folding */
+		if ((colon = strchr(line, ':')) == NULL || colon == line)
+			return 400;
+		for (v = line; v < colon; v++)
+			if (!is_tchar((unsigned char)*v))
+				return 400;
+		*colon = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		end = v + strlen(v);
+		while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		for (i = 0; v[i] != '\0'; i++)
+			if (((unsigned char)v[i] < ' ' && v[i] != '\t') ||
+			    (unsigned char)v[i] == 0x7f)
+				return 400;
+		if (r->nhdrs == HDRS_MAX)
+			return 431;
+		r->hdrs[r->nhdrs].name = line;
+		r->hdrs[r->nhdrs].value = v;
+		r->hdrs[r->nhdrs].len = (size_t)(end - v);
+		r->nhdrs++;
+		if (strcasecmp(line, "content-length") == 0) {
+			if (cl != NULL && strcmp(cl, v) != 0)
+				return 400;
+			cl = v;
+		} else if (strcasecmp(line, "transfer-encoding") == 0) {
+			if (strcasecmp(v, "chunked") != 0)
+				return 501;
+			r->chunked = 1;
+		} else if (strcasecmp(line, "connection") == 0) {
+			if (has_token(v, "close"))
+				r->close = 1;
+			if (has_token(v, "keep-alive"))
+				r->keepalive = 1;
+		} else if (strcasecmp(line, "expect") == 0) {
+			if (strcasecmp(v, "100-continue") != 0)
+				return 417;
+			r->expect = 1;
+		}
+	}
+	if (line == NULL)
+		return 400;
+	if (cl != NULL) {
+		if (r->chunked || *cl == '\0' || strlen(cl) > 18)
+			return 400;
+		r->clen = 0;
+		for (; *cl != '\0'; cl++) {
+			if (*cl < '0' || *cl > '9')
+				return 400;
+			r->clen = r->clen * 10 + (*cl - '0');
+		}
+	}
+	if (r->minor == 0 && !r->keepalive)
+		r->close = 1;
+	return 0;
+}
+
+const char *
+req_header(const struct req *r, const char *name)
+{
+	int i;
+
+	for (i = 0; i < r->nhdrs; i++)
+		if (strcasecmp(r->hdrs[i].name, name) == 0)
+			return r->hdrs[i].value;
+	return NULL;
+}
+
+static void
+req_reset(struct req *r)
+{
+	free(r->head);
+	sess_buf_release(&r->body);
+	memset(r, 0, sizeof(*r));
+	r->clen = -1;
+}
+
+size_t
+conn_queued(const struct conn *c)
+{
+	return c->out.len;
+}
+
+void
+conn_kick(struct conn *c)
+{
+	lws_callback_on_writable(c->wsi);
+}
+
+/* Closes at once, whatever is queued. */
+void
+conn_close(struct conn *c)
+{
+	c->state = C_CLOSED;
+	c->out.len = 0;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void
+on_timeout(struct conn *c)
+{
+	conn_close(c);
+}
+
+static void
+timer_cb(lws_sorted_usec_list_t *sul)
+{
+	struct conn *c = lws_container_of(sul, struct conn, timer);
+	void (*fn)(struct conn *) = c->timer_fn;
+
+	c->timer_fn = NULL;
+	if (fn != NULL)
+		fn(c);
+}
+
+void
+conn_timer(struct conn *c, int64_t ms, void (*fn)(struct conn *))
+{
+	c->timer_fn = fn;
+	if (fn == NULL) {
+		lws_sul_cancel(&c->timer);
+		return;
+	}
+	lws_sul_schedule(sd->ctx, 0, &c->timer, timer_cb,
+	    (lws_usec_t)ms * 1000);
+}
+
+static int
+out_add(struct conn *c, const void *p, size_t n)
+{
+	if (c->state == C_CLOSED)
+		return -1;
+	if (sess_buf_add(&c->out, p, n) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+out_printf(struct conn *c, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	out_add(c, line, (size_t)n);
+}
+
+void
+resp_start(struct conn *c, int status)
+{
+	c->status = status;
+	c->sent = 0;
+	c->responded = 1;
+	out_printf(c, "HTTP/1.1 %d %s\r\n", status, reason(status));
+	out_printf(c, "X-Content-Type-Options: nosniff\r\n"
+	    "Cross-Origin-Resource-Policy: cross-origin\r\n"
+	    "Access-Control-Allow-Origin: *\r\n"
+	    "Access-Control-Expose-Headers: Stream-Next-Offset, "
+	    "Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, "
+	    "Stream-Expires-At, Stream-SSE-Data-Encoding, ETag, Location, "
+	    "Producer-Epoch, Producer-Seq, Producer-Expected-Seq, "
+	    "Producer-Received-Seq\r\n");
+}
+
+void
+resp_header(struct conn *c, const char *name, const char *fmt, ...)
+{
+	char v[1800];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	out_printf(c, "%s: %s\r\n", name, v);
+}
+
+void
+resp_head_end(struct conn *c, int mode, size_t len)
+{
+	if (mode == B_CHUNKED && c->req.minor == 0)
+		mode = B_CLOSE;
+	if (mode == B_CLOSE || c->req.close || sd->stopping)
+		c->close = 1;
+	if (c->req.method == M_HEAD && mode != B_LENGTH)
+		mode = B_NONE;
+	if (mode == B_LENGTH)
+		out_printf(c, "Content-Length: %zu\r\n", len);
+	else if (mode == B_CHUNKED)
+		out_printf(c, "Transfer-Encoding: chunked\r\n");
+	if (c->close)
+		out_printf(c, "Connection: close\r\n");
+	else if (c->req.minor == 0)
+		out_printf(c, "Connection: keep-alive\r\n");
+	out_add(c, "\r\n", 2);
+	c->body_mode = mode;
+	conn_kick(c);
+}
+
+int
+resp_body(struct conn *c, const void *p, size_t n)
+{
+	char size[32];
+	int k;
+
+	if (n == 0 || c->req.method == M_HEAD || c->body_mode == B_NONE)
+		return 0;
+	c->sent += n;
+	if (c->body_mode == B_CHUNKED) {
+		k = snprintf(size, sizeof(size), "%zx\r\n", n);
+		if (out_add(c, size, (size_t)k) != 0 || out_add(c, p, n) != 0 ||
+		    out_add(c, "\r\n", 2) != 0)
+			return -1;
+	} else if (out_add(c, p, n) != 0) {
+		return -1;
+	}
+	conn_kick(c);
+	return 0;
+}
+
+void
+resp_finish(struct conn *c)
+{
+	double ms = (double)(lws_now_usecs() - c->t0) / 1000.0;
+
+	if (c->state == C_CLOSED && c->out.len == 0) {
+		/* Cut off already: nothing more goes out. */
+		c->feeding = 0;
+		c->responded = 0;
+		req_reset(&c->req);
+		return;
+	}
+
+	if (c->body_mode == B_CHUNKED && c->req.method != M_HEAD)
+		out_add(c, "0\r\n\r\n", 5);
+	if (sd->verbose)
+		logx("%s \"%s %.200s\" %d %zu %.1fms", c->peer,
+		    c->req.method_name ? c->req.method_name : "-",
+		    c->req.target ? c->req.target : "-", c->status, c->sent,
+		    ms);
+	c->feeding = 0;
+	c->responded = 0;
+	if (sd->stopping)
+		c->close = 1;
+	if (c->close) {
+		if (c->state != C_CLOSED)
+			c->state = C_CLOSED;
+	} else {
+		c->state = C_HEAD;
+		conn_timer(c, IDLE_TIMEOUT_MS, on_timeout);
+	}
+	req_reset(&c->req);
+	/* A pipelined request is read on from the writeable callback. */
+	conn_kick(c);
+}
+
+void
+resp_simple(struct conn *c, int status, const char *type, const void *body,
+    size_t len)
+{
+	resp_start(c, status);
+	if (type != NULL && len > 0)
+		resp_header(c, "Content-Type", "%s", type);
+	if (status == 204 || status == 304)
+		resp_head_end(c, B_NONE, 0);
+	else
+		resp_head_end(c, B_LENGTH, len);
+	resp_body(c, body, len);
+	resp_finish(c);
+}
+
+static void
+json_escape(struct sess_buf *b, const char *s)
+{
+	json_t *v = json_string(s);
+	char *t = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+
+	if (t != NULL)
+		sess_buf_add(b, t, strlen(t));
+	else
+		sess_buf_add(b, "\"\"", 2);
+	free(t);
+	json_decref(v);
+}
+
+static void
+error_va(struct conn *c, int status, const char *code, const char *extra,
+    const char *fmt, va_list ap)
+{
+	struct sess_buf b;
+	char msg[600];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	sess_buf_init(&b, 4096);
+	sess_buf_add(&b, "{\"error\":{\"code\":\"", 18);
+	sess_buf_add(&b, code, strlen(code));
+	sess_buf_add(&b, "\",\"message\":", 12);
+	json_escape(&b, msg);
+	sess_buf_add(&b, "}}", 2);
+	resp_start(c, status);
+	if (extra != NULL)
+		out_add(c, extra, strlen(extra));
+	resp_header(c, "Content-Type", "application/json");
+	resp_header(c, "Cache-Control", "no-store");
+	resp_head_end(c, B_LENGTH, b.len);
+	resp_body(c, b.p, b.len);
+	resp_finish(c);
+	sess_buf_release(&b);
+}
+
+int
+resp_error(struct conn *c, int status, const char *code, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_va(c, status, code, NULL, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+int
+resp_error_with(struct conn *c, int status, const char *code,
+    const char *extra, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_va(c, status, code, extra, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* Refuses a request that cannot be read on: the connection closes. */
+static void
+refuse(struct conn *c, int status, const char *code, const char *msg)
+{
+	c->req.close = 1;
+	resp_error(c, status, code, "%s", msg);
+}
+
+static const char *
+find_head_end(const char *p, size_t n, size_t *len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] != '\n')
+			continue;
+		if (i + 1 < n && p[i + 1] == '\n') {
+			*len = i + 2;
+			return p;
+		}
+		if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n') {
+			*len = i + 3;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Takes a complete head off the input; 0 if more is needed. */
+static int
+take_head(struct conn *c)
+{
+	const char *nl;
+	size_t len;
+	int st;
+
+	if (find_head_end(c->in.p, c->in.len, &len) == NULL) {
+		nl = memchr(c->in.p, '\n', c->in.len);
+		if (nl == NULL && c->in.len > TARGET_MAX + 32) {
+			refuse(c, 414, "URI_TOO_LONG",
+			    "request target too long");
+			return -1;
+		}
+		if (c->in.len > HEAD_MAX) {
+			refuse(c, 431, "HEADERS_TOO_LARGE",
+			    "request headers too large");
+			return -1;
+		}
+		return 0;
+	}
+	if (len > HEAD_MAX) {
+		refuse(c, 431, "HEADERS_TOO_LARGE",
+		    "request headers too large");
+		return -1;
+	}
+	req_reset(&c->req);
+	if ((c->req.head = malloc(len + 1)) == NULL) {
+		refuse(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return -1;
+	}
+	memcpy(c->req.head, c->in.p, len);
+	c->req.head[len] = '\0';
+	sess_buf_consume(&c->in, len);
+	c->t0 = lws_now_usecs();
+	if ((st = http_parse_head(c->req.head, len, &c->req)) != 0) {
+		c->req.method_name = NULL;
+		c->req.target = NULL;
+		switch (st) {
+		case 414:
+			refuse(c, st, "URI_TOO_LONG",
+			    "request target too long");
+			break;
+		case 431:
+			refuse(c, st, "HEADERS_TOO_LARGE",
+			    "too many header fields");
+			break;
+		case 417:
+			refuse(c, st, "EXPECTATION_FAILED",
+			    "only Expect: 100-continue is understood");
+			break;
+		case 501:
+			refuse(c, st, "NOT_IMPLEMENTED",
+			    "only chunked transfer coding is understood");
+			break;
+		case 505:
+			refuse(c, st, "HTTP_VERSION",
+			    "only HTTP/1.0 and HTTP/1.1 are served");
+			break;
+		default:
+			refuse(c, st, "BAD_REQUEST", "malformed request head");
+			break;
+		}
+		return -1;
+	}
+	sess_buf_init(&c->req.body, sd->max_body);
+	return 1;
+}
+
+/* Moves body bytes from the input; 1 when the body is complete. */
+static int
+take_body(struct conn *c)
+{
+	struct req *r = &c->req;
+	size_t n, i;
+
+	if (!r->chunked) {
+		n = (size_t)(r->clen - (int64_t)r->body.len);
+		if (n > c->in.len)
+			n = c->in.len;
+		if (sess_buf_add(&r->body, c->in.p, n) != 0) {
+			refuse(c, 413, "PAYLOAD_TOO_LARGE", "body too large");
+			return -1;
+		}
+		sess_buf_consume(&c->in, n);
+		return (int64_t)r->body.len == r->clen;
+	}
+	/* Chunked: size line, data, CRLF; then trailers to an empty line. */
+	for (;;) {
+		const char *nl;
+
+		switch (r->cstate) {
+		case 0: /* chunk size line */
+		case 2: /* CRLF after data */
+		case 3: /* trailer lines */
+			if ((nl = memchr(c->in.p, '\n', c->in.len)) == NULL) {
+				if (c->in.len > 4096) {
+					refuse(c, 400, "BAD_REQUEST",
+					    "bad chunked body");
+					return -1;
+				}
+				return 0;
+			}
+			n = (size_t)(nl - c->in.p);
+			if (r->cstate == 2) {
+				if (n > 1 || (n == 1 && c->in.p[0] != '\r')) {
+					refuse(c, 400, "BAD_REQUEST",
+					    "bad chunked body");
+					return -1;
+				}
+				r->cstate = 0;
+			} else if (r->cstate == 3) {
+				if (n == 0 || (n == 1 && c->in.p[0] == '\r')) {
+					sess_buf_consume(&c->in, n + 1);
+					return 1;
+				}
+			} else {
+				r->csize = 0;
+				for (i = 0; i < n; i++) {
+					int ch = c->in.p[i], d;
+
+					if (ch >= '0' && ch <= '9')
+						d = ch - '0';
+					else if (ch >= 'a' && ch <= 'f')
+						d = ch - 'a' + 10;
+					else if (ch >= 'A' && ch <= 'F')
+						d = ch - 'A' + 10;
+					else
+						break;
+					if (r->csize > (1ULL << 40)) {
+						refuse(c, 413,
+						    "PAYLOAD_TOO_LARGE",
+						    "body too large");
+						return -1;
+					}
+					r->csize = r->csize * 16 + (unsigned)d;
+				}
+				if (i == 0) {
+					refuse(c, 400, "BAD_REQUEST",
+					    "bad chunk size");
+					return -1;
+				}
+				r->cstate = r->csize == 0 ? 3 : 1;
+			}
+			sess_buf_consume(&c->in, n + 1);
+			break;
+		case 1: /* chunk data */
+			if (c->in.len == 0)
+				return 0;
+			n = c->in.len < r->csize ? c->in.len : (size_t)r->csize;
+			if (sess_buf_add(&r->body, c->in.p, n) != 0) {
+				refuse(c, 413, "PAYLOAD_TOO_LARGE",
+				    "body too large");
+				return -1;
+			}
+			sess_buf_consume(&c->in, n);
+			r->csize -= n;
+			if (r->csize == 0)
+				r->cstate = 2;
+			break;
+		}
+	}
+}
+
+static void
+drive(struct conn *c)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	int rc;
+
+	for (;;) {
+		if (c->state == C_HEAD) {
+			if (c->in.len == 0 || c->out.len > PIPELINE_MAX)
+				return;
+			if ((rc = take_head(c)) <= 0) {
+				/*
+				 * The whole head must come within the
+				 * timeout of its first byte, however slowly
+				 * it dribbles in.
+				 */
+				if (rc == 0 && !c->heading) {
+					c->heading = 1;
+					conn_timer(c, sd->req_ms, on_timeout);
+				}
+				return;
+			}
+			c->heading = 0;
+			c->state = C_BODY;
+			if (c->req.clen > 0 &&
+			    (uint64_t)c->req.clen > sd->max_body) {
+				/*
+				 * Unless it waits for 100-continue, the
+				 * client is sending the body: it is read and
+				 * dropped, so that it sees the answer
+				 * rather than a reset.
+				 */
+				if (!c->req.expect) {
+					c->discard = c->req.clen -
+					    (int64_t)c->in.len;
+					conn_timer(c, sd->req_ms, on_timeout);
+				}
+				refuse(c, 413, "PAYLOAD_TOO_LARGE",
+				    "body larger than the limit");
+				return;
+			}
+			if (c->req.expect && (c->req.clen > 0 ||
+			    c->req.chunked) && c->in.len == 0)
+				out_add(c, cont, sizeof(cont) - 1);
+			if (c->req.clen <= 0 && !c->req.chunked) {
+				c->state = C_BUSY;
+				conn_timer(c, 0, NULL);
+				route(c);
+				continue;
+			}
+		}
+		if (c->state == C_BODY) {
+			if ((rc = take_body(c)) < 0)
+				return;
+			if (rc == 0) {
+				conn_timer(c, sd->req_ms, on_timeout);
+				return;
+			}
+			c->state = C_BUSY;
+			conn_timer(c, 0, NULL);
+			route(c);
+			continue;
+		}
+		return;
+	}
+}
+
+static void
+peer_name(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char a[INET6_ADDRSTRLEN];
+	int fd = lws_get_socket_fd(c->wsi);
+
+	snprintf(c->peer, sizeof(c->peer), "-");
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+		snprintf(c->peer, sizeof(c->peer), "%s:%d", a,
+		    ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%d", a,
+		    ntohs(in6->sin6_port));
+	} else if (ss.ss_family == AF_UNIX) {
+		snprintf(c->peer, sizeof(c->peer), "unix");
+	}
+}
+
+static struct conn *
+conn_new(struct lws *wsi)
+{
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->wsi = wsi;
+	c->state = C_HEAD;
+	c->req.clen = -1;
+	sess_buf_init(&c->in, HEAD_MAX + 64 * 1024);
+	/* Room for the largest event a body may hold, twice, beyond that. */
+	sess_buf_init(&c->out, OUT_MAX + 2 * sd->max_body + HEAD_MAX);
+	peer_name(c);
+	c->next = sd->conns;
+	if (sd->conns != NULL)
+		sd->conns->prev = c;
+	sd->conns = c;
+	sd->nconns++;
+	lws_set_opaque_user_data(wsi, c);
+	conn_timer(c, sd->req_ms, on_timeout);
+	return c;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	lws_sul_cancel(&c->timer);
+	lws_sul_cancel(&c->ping);
+	fanout_leave(c);
+	if (c->job != NULL)
+		c->job->c = NULL;
+	free(c->feed.name);
+	req_reset(&c->req);
+	sess_buf_release(&c->in);
+	sess_buf_release(&c->out);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		sd->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	sd->nconns--;
+	lws_set_opaque_user_data(c->wsi, NULL);
+	free(c);
+}
+
+static int
+conn_rx(struct conn *c, const void *p, size_t n)
+{
+	if (c->state == C_CLOSED) {
+		if (c->discard > 0) {
+			c->discard -= (int64_t)n;
+			conn_timer(c, sd->req_ms, on_timeout);
+			if (c->discard <= 0)
+				conn_kick(c);
+		}
+		return 0;
+	}
+	if (sess_buf_add(&c->in, p, n) != 0) {
+		refuse(c, 431, "HEADERS_TOO_LARGE", "too much input at once");
+		return 0;
+	}
+	drive(c);
+	/* A busy connection reads on only when the request is done. */
+	if (c->state == C_BUSY && c->in.len > HEAD_MAX && !c->paused) {
+		c->paused = 1;
+		lws_rx_flow_control(c->wsi, 0);
+	}
+	return 0;
+}
+
+static int
+conn_writeable(struct conn *c)
+{
+	size_t n;
+
+	if (c->feeding && c->out.len < LOW_WATER)
+		feed_more(c);
+	if (c->out.len > 0) {
+		n = c->out.len < WRITE_MAX ? c->out.len : WRITE_MAX;
+		memcpy(wbuf + LWS_PRE, c->out.p, n);
+		if (lws_write(c->wsi, wbuf + LWS_PRE, n, LWS_WRITE_RAW) <
+		    (int)n)
+			return -1;
+		sess_buf_consume(&c->out, n);
+		if (c->feeding && c->out.len < LOW_WATER)
+			feed_more(c);
+	}
+	if (c->out.len > 0 || c->feeding) {
+		lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	if (c->state == C_CLOSED) {
+		if (lws_partial_buffered(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+			return 0;
+		}
+		/* A refused body still coming in is let through first. */
+		if (c->discard > 0)
+			return 0;
+		return -1;
+	}
+	if (c->paused && c->state != C_BUSY) {
+		c->paused = 0;
+		lws_rx_flow_control(c->wsi, 1);
+	}
+	if (c->state == C_HEAD && c->in.len > 0)
+		drive(c);
+	return 0;
+}
+
+static int
+http_cb(struct lws *wsi, enum lws_callback_reasons why, void *user, void *in,
+    size_t len)
+{
+	struct conn *c;
+
+	switch (why) {
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		writer_collect();
+		sub_wakeup();
+		return 0;
+	case LWS_CALLBACK_RAW_ADOPT:
+		if (sd->stopping || sd->nconns >= sd->max_conns)
+			return -1;
+		if (conn_new(wsi) == NULL)
+			return -1;
+		return 0;
+	default:
+		break;
+	}
+	if ((c = lws_get_opaque_user_data(wsi)) == NULL)
+		return 0;
+	switch (why) {
+	case LWS_CALLBACK_RAW_RX:
+		return conn_rx(c, in, len);
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		return conn_writeable(c);
+	case LWS_CALLBACK_RAW_CLOSE:
+		conn_free(c);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+const struct lws_protocols http_protocol = {
+	"sessd-http", http_cb, 0, 0, 0, NULL, 0
+};
+
+/* At shutdown: live readers are answered, idle connections close. */
+void
+conns_stop(void)
+{
+	struct conn *c, *next;
+
+	fanout_stop();
+	for (c = sd->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == C_HEAD && c->in.len == 0 && !c->responded &&
+		    c->out.len == 0)
+			conn_close(c);
+	}
+}

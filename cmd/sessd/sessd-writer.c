@@ -1,0 +1,289 @@
+/* sessd-writer.c: the writer thread: queued writes share one commit. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sessd.h"
+
+/*
+ * Every write goes through one thread with its own store handle.  It
+ * takes all the jobs queued since its last commit, runs each in a
+ * savepoint of one transaction and commits once, so concurrent appends
+ * share one fsync; a lone append is committed at once.  Results go back
+ * to the loop thread, which lws_cancel_service() wakes, and only then
+ * are the responses sent: nothing is acknowledged before its commit.
+ */
+
+#define BATCH_MAX 4096
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *pending, *done;
+	int stop, running;
+	int inflight;                 /* submitted, not collected */
+	struct sess_store *st;
+} W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+struct job *
+job_new(int kind, struct conn *c)
+{
+	struct job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	j->kind = kind;
+	j->c = c;
+	j->req.ttl = -1;
+	j->req.fork_offset = -1;
+	sess_buf_init(&j->body, 0);
+	return j;
+}
+
+void
+job_free(struct job *j)
+{
+	size_t i;
+	int k;
+
+	if (j == NULL)
+		return;
+	for (k = 0; k < j->nown; k++)
+		free(j->own[k]);
+	for (i = 0; j->items != NULL && i < j->n; i++)
+		json_decref(j->items[i].value);
+	free(j->items);
+	free(j->acks);
+	sess_buf_release(&j->body);
+	free(j);
+}
+
+const char *
+job_str(struct job *j, const char *s)
+{
+	char *p;
+
+	if (s == NULL || j->nown == (int)(sizeof(j->own) / sizeof(j->own[0])))
+		return NULL;
+	if ((p = strdup(s)) == NULL)
+		return NULL;
+	j->own[j->nown++] = p;
+	return p;
+}
+
+void
+job_submit(struct job *j)
+{
+	struct job **pp;
+
+	if (j->c != NULL)
+		j->c->job = j;
+	W.inflight++;
+	pthread_mutex_lock(&W.mu);
+	for (pp = &W.pending; *pp != NULL; pp = &(*pp)->next)
+		;
+	j->next = NULL;
+	*pp = j;
+	pthread_cond_signal(&W.cv);
+	pthread_mutex_unlock(&W.mu);
+}
+
+static void
+fail(struct job *j, int rc, const struct sess_err *e)
+{
+	j->rc = rc;
+	j->err = *e;
+	j->failure = sess_store_write_failure(W.st);
+}
+
+/* Runs one job inside the open batch. */
+static void
+run(struct job *j)
+{
+	struct sess_err e;
+	int rc = 0;
+
+	memset(&e, 0, sizeof(e));
+	switch (j->kind) {
+	case J_CREATE:
+		rc = sess_ds_create(W.st, &j->req, &j->ack, &e);
+		break;
+	case J_APPEND:
+		rc = sess_ds_append(W.st, &j->req, &j->ack, &e);
+		break;
+	case J_DELETE:
+		rc = sess_ds_delete(W.st, j->req.stream, &j->ack, &e);
+		break;
+	case J_TOUCH:
+		rc = sess_ds_touch(W.st, j->req.stream, &e);
+		break;
+	case J_EXPIRE:
+		rc = sess_ds_expire(W.st, 256, NULL, NULL, &e);
+		if (rc > 0) {
+			j->expired = rc;
+			rc = 0;
+		}
+		break;
+	case J_FUNC:
+		rc = j->fn(W.st, j);
+		e = j->err;
+		break;
+	}
+	if (rc != 0)
+		fail(j, rc, &e);
+}
+
+static void
+finish_batch(struct job *first, struct job *stop, int open)
+{
+	struct sess_err e;
+	struct job *j;
+	int rc;
+
+	if (!open)
+		return;
+	if ((rc = sess_batch_commit(W.st, &e)) == 0)
+		return;
+	/* Nothing of the batch was written: every job fails with it. */
+	for (j = first; j != stop; j = j->next)
+		if (j->kind != J_SESS_APPEND)
+			fail(j, rc, &e);
+}
+
+static void
+run_all(struct job *list)
+{
+	struct job *j, *first = list;
+	struct sess_err e;
+	int open = 0, rc;
+
+	for (j = list; j != NULL; j = j->next) {
+		if (j->kind == J_SESS_APPEND) {
+			/* sess_append() commits by itself. */
+			finish_batch(first, j, open);
+			open = 0;
+			rc = sess_append(W.st, j->req.stream, j->flags,
+			    j->has_pr ? &j->pr : NULL, j->items, j->n, j->acks,
+			    &e);
+			if (rc != 0)
+				fail(j, rc, &e);
+			first = j->next;
+			continue;
+		}
+		if (!open) {
+			if ((rc = sess_batch_begin(W.st, &e)) != 0) {
+				fail(j, rc, &e);
+				first = j->next;
+				continue;
+			}
+			open = 1;
+			first = j;
+		}
+		run(j);
+	}
+	finish_batch(first, NULL, open);
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct job *list, *j, *last, **pp;
+	int n;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&W.mu);
+		while (W.pending == NULL && !W.stop)
+			pthread_cond_wait(&W.cv, &W.mu);
+		if (W.pending == NULL) {
+			pthread_mutex_unlock(&W.mu);
+			break;
+		}
+		/* Take what is queued, up to a batch. */
+		list = W.pending;
+		for (n = 1, last = list; last->next != NULL && n < BATCH_MAX;
+		    n++)
+			last = last->next;
+		W.pending = last->next;
+		last->next = NULL;
+		pthread_mutex_unlock(&W.mu);
+
+		run_all(list);
+
+		pthread_mutex_lock(&W.mu);
+		for (pp = &W.done; *pp != NULL; pp = &(*pp)->next)
+			;
+		*pp = list;
+		pthread_mutex_unlock(&W.mu);
+		lws_cancel_service(sd->ctx);
+	}
+	(void)j;
+	return NULL;
+}
+
+int
+writer_start(const char *db, int flags, struct sess_err *e)
+{
+	if ((W.st = sess_store_open(db, flags, e)) == NULL)
+		return e->code;
+	if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
+		sess_store_close(W.st);
+		return sess_err_set(e, SESS_EIO, "cannot start the writer");
+	}
+	W.running = 1;
+	return 0;
+}
+
+/* Waits for the queue to drain, then stops the thread. */
+void
+writer_stop(void)
+{
+	if (!W.running)
+		return;
+	pthread_mutex_lock(&W.mu);
+	W.stop = 1;
+	pthread_cond_signal(&W.cv);
+	pthread_mutex_unlock(&W.mu);
+	pthread_join(W.thread, NULL);
+	W.running = 0;
+	writer_collect();
+	sess_store_close(W.st);
+	W.st = NULL;
+}
+
+int
+writer_idle(void)
+{
+	return W.inflight == 0;
+}
+
+int
+writer_inflight(void)
+{
+	return W.inflight;
+}
+
+/* On the loop thread: hands finished jobs to their connections. */
+void
+writer_collect(void)
+{
+	struct job *list, *j, *next;
+
+	pthread_mutex_lock(&W.mu);
+	list = W.done;
+	W.done = NULL;
+	pthread_mutex_unlock(&W.mu);
+	/* Live readers first: their latency is what waits on this. */
+	if (list != NULL)
+		fanout_poll();
+	for (j = list; j != NULL; j = next) {
+		next = j->next;
+		W.inflight--;
+		if (j->c != NULL)
+			j->c->job = NULL;
+		if (j->done != NULL)
+			j->done(j);
+		job_free(j);
+	}
+}

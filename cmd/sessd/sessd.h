@@ -1,0 +1,275 @@
+/* sessd.h: what the files of sessd share. */
+#ifndef SESSD_H
+#define SESSD_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include "sess.h"
+
+/* Limits.  Every buffer a client can fill has one of these caps. */
+#define HEAD_MAX (16 * 1024)      /* request line and headers */
+#define TARGET_MAX (8 * 1024)     /* request line alone: 414 past it */
+#define HDRS_MAX 64               /* header fields in one request */
+#define OUT_MAX (4 * 1024 * 1024) /* queued response bytes per connection */
+#define LIVE_MAX (1024 * 1024)    /* queued live bytes before a reader is cut */
+#define CHUNK_READ (256 * 1024)   /* data read from the store per refill */
+#define REQ_TIMEOUT_MS 10000      /* to send a head, or the next of a body */
+#define IDLE_TIMEOUT_MS 60000     /* keep-alive between requests */
+#define SSE_MAX_MS 60000          /* SSE responses end after this */
+#define SSE_PING_MS 15000         /* comment lines keep proxies awake */
+#define ID_MAX 1024               /* producer ids, Stream-Seq values */
+
+enum {
+	M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_OPTIONS, M_PATCH, M_OTHER
+};
+
+struct hdr {
+	const char *name, *value;
+	size_t len;                   /* of value */
+};
+
+/* One request.  Names and values point into head. */
+struct req {
+	char *head;                   /* the head, NUL-separated, owned */
+	int method;
+	const char *method_name;
+	char *target;                 /* as sent */
+	int minor;                    /* HTTP/1.minor */
+	struct hdr hdrs[HDRS_MAX];
+	int nhdrs;
+	int64_t clen;                 /* Content-Length, or -1 */
+	int chunked, expect, close, keepalive;
+	struct sess_buf body;
+	/* chunked body decoding */
+	int cstate;
+	uint64_t csize;
+};
+
+/* How a response's body is framed. */
+enum { B_NONE, B_LENGTH, B_CHUNKED, B_CLOSE };
+
+struct conn;
+struct topic;
+struct job;
+
+/* A reader waiting for new events (a long-poll or an SSE response). */
+struct waiter {
+	struct waiter *next, *prev;
+	struct topic *t;
+	int sse;
+	int64_t pos;                  /* what it has (seq) */
+	int64_t cursor;               /* the lowest cursor it may be given */
+	/* GET /v1/events long-polls: event lines, maybe of one type */
+	int events;
+	char *type, *sj;
+};
+
+/* A catch-up body being written in pieces. */
+struct feed {
+	struct sess_ds_info s;
+	int64_t pos, end;             /* written up to pos, stop at end */
+	int json, first, sse, ended;
+	int64_t cursor;
+	char *name;                   /* for SSE, to wait when caught up */
+};
+
+struct conn {
+	struct lws *wsi;
+	struct conn *next, *prev;
+	int state;
+	struct sess_buf in;           /* received, not yet consumed */
+	struct sess_buf out;          /* to write */
+	struct req req;
+	int body_mode;                /* B_*, of the response being written */
+	int responded;                /* the response head is out */
+	int done;                     /* the response is complete */
+	int close;                    /* close once out is written */
+	int status;
+	size_t sent;                  /* response bytes, for the log */
+	int64_t t0;
+	lws_sorted_usec_list_t timer; /* head, body, idle and poll timeouts */
+	void (*timer_fn)(struct conn *);
+	int heading;                  /* a head's deadline is running */
+	int paused;                   /* reading off till the request ends */
+	int64_t discard;              /* body bytes to drop after a refusal */
+	lws_sorted_usec_list_t ping;  /* SSE keep-alive and end */
+	int64_t sse_until;
+	struct waiter w;
+	struct feed feed;
+	int feeding;
+	struct job *job;              /* in flight at the writer */
+	char peer[64];
+};
+
+enum { C_HEAD, C_BODY, C_BUSY, C_CLOSED };
+
+/* The daemon. */
+struct sessd {
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	struct sess_store *rd;        /* reads, on the loop thread */
+	struct sess_watch *watch;
+	const char *db;
+	int sync;
+	int verbose;
+	int64_t poll_ms;
+	int64_t req_ms;               /* a request's head, a body's progress */
+	size_t max_body;
+	int max_conns, nconns;
+	int stopping;
+	struct conn *conns;
+	char listen_url[256];
+};
+extern struct sessd *sd;
+
+/* sessd-http.c: the HTTP/1.1 wire and connections. */
+extern const struct lws_protocols http_protocol;
+int http_parse_head(char *p, size_t n, struct req *r);
+const char *req_header(const struct req *r, const char *name);
+void conn_close(struct conn *c);
+/* Starts a response: status line and the headers every response has. */
+void resp_start(struct conn *c, int status);
+void resp_header(struct conn *c, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Ends the head; mode is B_*, len the length for B_LENGTH. */
+void resp_head_end(struct conn *c, int mode, size_t len);
+int resp_body(struct conn *c, const void *p, size_t n);
+/* The response is complete: the connection takes the next request. */
+void resp_finish(struct conn *c);
+/* A whole response with a JSON error body. */
+int resp_error(struct conn *c, int status, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The same with extra header lines ("Name: value\r\n"...). */
+int resp_error_with(struct conn *c, int status, const char *code,
+    const char *extra, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void resp_simple(struct conn *c, int status, const char *type,
+    const void *body, size_t len);
+size_t conn_queued(const struct conn *c);
+void conn_kick(struct conn *c);
+void conn_timer(struct conn *c, int64_t ms, void (*fn)(struct conn *));
+void conns_stop(void);
+
+/* sessd-ds.c: the Durable Streams protocol at /v1/stream/. */
+void route(struct conn *c);
+
+/* sessd-ext.c: sess's own extensions (event lines, messages, appends). */
+int ext_route(struct conn *c, const char *path, const char *query);
+/* Event lines of batch for a /v1/events waiter; 1 if any were added. */
+int ext_lines(struct sess_buf *out, const char *sj, const char *type,
+    const struct sess_event *evs, size_t n);
+int ext_append(struct conn *c, const char *name);
+
+/* sessd-sub.c: the reserved subscription APIs under /v1/stream/__ds/. */
+int sub_route(struct conn *c, const char *rest, size_t len);
+/* A stream changed (created or appended to): subscriptions look. */
+void sub_notify(const char *name);
+/* Collects webhook answers (after lws_cancel_service()). */
+void sub_wakeup(void);
+int sub_init(void);
+void sub_fini(void);
+/*
+ * Writes a record of the store (json NULL deletes it; json is taken)
+ * through the writer; then, if c, answers status with body (taken).
+ */
+void record_save(const char *kind, const char *key, char *json,
+    struct conn *c, int status, json_t *body);
+
+/* sessd-hook.c: webhook POSTs, signed, from their own thread. */
+int hook_init(void);
+void hook_fini(void);
+/* 1 if url may be posted to, else 0 with the reason in why. */
+int hook_url_ok(const char *url, char *why, size_t size);
+/* Queues a signed POST of body to url, for subscription sub. */
+int hook_post(const char *sub, int64_t generation, const char *url,
+    const char *body);
+/* On the loop thread: calls fn with each answer that came back. */
+void hook_collect(void (*fn)(const char *sub, int64_t generation, int ok,
+    long status, const char *resp, size_t len));
+int hook_jwks(struct conn *c);
+const char *hook_kid(void);
+/* bytes random bytes as hex into out (2 * bytes + 1). */
+void hook_random(char *out, size_t bytes);
+int feed_more(struct conn *c);
+/* Percent-decodes p[0..n) into out; -1 on a bad escape or no room. */
+long pct_decode(const char *p, size_t n, char *out, size_t size, int plus);
+/* A query parameter, decoded; 0, or -1 if absent or bad. */
+int query_get(const char *q, const char *name, char *out, size_t size);
+/* The cursor floor for a request's cursor parameter (or NULL). */
+int64_t cursor_floor(const char *client);
+/* The cursor to give now: the current interval, never below floor. */
+int64_t cursor_value(int64_t floor);
+void ds_job_done(struct job *j);
+/* A read's answer: 200 with body, or 204 when a long-poll waited. */
+void lp_respond(struct conn *c, const struct sess_ds_info *s, int64_t next,
+    const void *body, size_t len, int uptodate, int closed, int64_t cursor,
+    int status);
+
+/* sessd-fanout.c: live readers. */
+int fanout_wait(struct conn *c, const struct sess_ds_info *s,
+    const char *name, int64_t pos, int sse, int64_t cursor);
+/* As fanout_wait() for event lines; type and sj are taken. */
+int fanout_wait_events(struct conn *c, const struct sess_ds_info *s,
+    const char *name, int64_t pos, char *type, char *sj, int64_t ms);
+void fanout_leave(struct conn *c);
+void fanout_poll(void);
+void fanout_stop(void);
+int fanout_count(int *topics);
+void sse_frames(struct sess_buf *b, const struct sess_ds_info *s,
+    const struct sess_event *evs, size_t n);
+int sse_control(struct conn *c, int64_t next, int64_t cursor, int uptodate,
+    int closed);
+/*
+ * Writes the next piece of an SSE backlog, events (*pos, end] of s: a
+ * data event and its control event.  *ended is set if that control
+ * ended the stream.  Returns the events written, or -1.
+ */
+int sse_backlog(struct conn *c, const struct sess_ds_info *s, int64_t *pos,
+    int64_t end, int64_t cursor, int *ended);
+
+/* sessd-writer.c: the writer thread and its jobs. */
+enum { J_CREATE, J_APPEND, J_DELETE, J_TOUCH, J_EXPIRE, J_SESS_APPEND,
+	J_FUNC };
+struct job {
+	struct job *next;
+	int kind;
+	struct conn *c;
+	struct sess_ds_req req;
+	char *own[8];                 /* copies the req points into */
+	int nown;
+	struct sess_buf body;
+	int rc, failure;
+	struct sess_err err;
+	struct sess_ds_ack ack;
+	void (*done)(struct job *);   /* on the loop thread */
+	/* J_FUNC: any write, run by the writer inside the batch */
+	int (*fn)(struct sess_store *st, struct job *j);
+	void *arg;
+	/* J_SESS_APPEND */
+	struct sess_item *items;
+	struct sess_ack *acks;
+	size_t n;
+	int flags;
+	struct sess_producer pr;
+	int has_pr;
+	/* J_EXPIRE */
+	int expired;
+};
+struct job *job_new(int kind, struct conn *c);
+void job_free(struct job *j);
+/* Copies s into the job; the copy lives as long as the job. */
+const char *job_str(struct job *j, const char *s);
+void job_submit(struct job *j);
+int writer_start(const char *db, int flags, struct sess_err *e);
+void writer_stop(void);
+void writer_collect(void);
+int writer_idle(void);
+int writer_inflight(void);
+
+/* sessd.c */
+void logx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
