@@ -263,6 +263,7 @@ file_cb(struct lws *wsi, enum lws_callback_reasons why, void *user, void *in,
 	case LWS_CALLBACK_RAW_RX_FILE:
 		if (h != NULL)
 			h->fn(h);
+		conns_flush();
 		return 0;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		/* lws closes the descriptor itself. */

@@ -232,6 +232,78 @@ sess_ds_read(struct sess_store *st, const struct sess_ds_info *s,
 	return count;
 }
 
+/*
+ * Appends the data of events (after, upto] of s to out, up to about max
+ * bytes: end to end, or comma-separated if json (no comma before the
+ * first if *first, which is then cleared).  *last is the seq of the last
+ * event added.  Returns the events added, or a negative code.  The
+ * statement is prepared per call: a call reads many rows.
+ */
+int
+sess_ds_read_body(struct sess_store *st, const struct sess_ds_info *s,
+    int64_t after, int64_t upto, size_t max, int json, int *first,
+    struct sess_buf *out, int64_t *last, struct sess_err *e)
+{
+	struct segment seg[SESS_FORK_DEPTH + 1];
+	sqlite3_stmt *q = NULL;
+	size_t bytes = 0, len, comma;
+	const void *data;
+	int64_t lo, hi;
+	int n, i, rc, count = 0, stop = 0;
+
+	if ((n = segments(st, s->id, s->parent, s->fork_seq, upto, seg,
+	    e)) < 0)
+		return n;
+	rc = sqlite3_prepare_v3(st->db, "SELECT seq, data FROM events "
+	    "WHERE stream = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq", -1,
+	    0, &q, NULL);
+	if (rc != SQLITE_OK)
+		return sess_dberr(st, rc, "prepare", e);
+	for (i = 0; i < n && !stop; i++) {
+		lo = seg[i].lo > after ? seg[i].lo : after;
+		hi = seg[i].hi;
+		if (hi <= lo)
+			continue;
+		sqlite3_reset(q);
+		sqlite3_bind_int64(q, 1, seg[i].id);
+		sqlite3_bind_int64(q, 2, lo);
+		sqlite3_bind_int64(q, 3, hi);
+		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+			data = sqlite3_column_blob(q, 1);
+			len = (size_t)sqlite3_column_bytes(q, 1);
+			comma = json && !*first;
+			if (sess_buf_reserve(out, len + comma) != 0) {
+				rc = sess_err_set(e, SESS_ENOMEM,
+				    "read: out of memory");
+				goto out;
+			}
+			if (comma)
+				out->p[out->len++] = ',';
+			if (len > 0)
+				memcpy(out->p + out->len, data, len);
+			out->len += len;
+			*first = 0;
+			*last = sqlite3_column_int64(q, 0);
+			count++;
+			bytes += len;
+			if (bytes >= max) {
+				stop = 1;
+				break;
+			}
+		}
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			rc = sess_dberr(st, rc, "read", e);
+			goto out;
+		}
+	}
+	rc = count;
+out:
+	if (out->p != NULL)
+		out->p[out->len] = '\0';
+	sqlite3_finalize(q);
+	return rc;
+}
+
 int
 sess_store_write_failure(struct sess_store *st)
 {

@@ -300,6 +300,15 @@ int sess_ds_read(struct sess_store *st, const struct sess_ds_info *s,
     int64_t after, int64_t upto, size_t max,
     int (*fn)(const struct sess_event *ev, void *arg), void *arg,
     struct sess_err *e);
+/*
+ * For catch-up bodies: appends the data of events (after, upto] of s to
+ * out, up to about max bytes, comma-separated if json (none before the
+ * first if *first, which is then cleared); *last is the seq of the last.
+ * Returns the events added, or a negative code.
+ */
+int sess_ds_read_body(struct sess_store *st, const struct sess_ds_info *s,
+    int64_t after, int64_t upto, size_t max, int json, int *first,
+    struct sess_buf *out, int64_t *last, struct sess_err *e);
 
 /* A request: which fields an operation uses is said at each. */
 struct sess_ds_req {

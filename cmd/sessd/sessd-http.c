@@ -1,5 +1,6 @@
 /* sessd-http.c: HTTP/1.1 over lws raw sockets: requests in, responses out. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +20,20 @@
  * the event loop, the sockets, the timers and the wake-ups.
  */
 
-#define WRITE_MAX (64 * 1024)  /* bytes handed to lws per writeable */
 #define LOW_WATER (64 * 1024)  /* refill a feed below this */
 #define PIPELINE_MAX (256 * 1024) /* queued output before reading on */
+#define FEED_ROUNDS 16         /* refills of a feed per writeable */
 
-static unsigned char wbuf[LWS_PRE + WRITE_MAX];
+/*
+ * Output is written straight to the socket, without waiting for a
+ * writeable callback: a connection given something to write goes on
+ * the flush list, which is written out at the end of the callback
+ * that filled it (or, from a timer, on the next loop turn).  Only what
+ * the socket would not take waits for a writeable callback, which also
+ * does the rarer work: feeding a long body, closing, reading on.
+ */
+static struct conn *flush_head, *flush_tail;
+static lws_sorted_usec_list_t flush_sul;
 
 static const char *
 reason(int status)
@@ -239,13 +249,124 @@ req_reset(struct req *r)
 size_t
 conn_queued(const struct conn *c)
 {
-	return c->out.len;
+	return c->out.len - c->out_off;
+}
+
+static void
+out_reset(struct conn *c)
+{
+	c->out.len = c->out_off = 0;
+	if (c->out.p != NULL)
+		c->out.p[0] = '\0';
+}
+
+/* Drops the written part of the output, moving the rest to the front. */
+static void
+out_compact(struct conn *c)
+{
+	sess_buf_consume(&c->out, c->out_off);
+	c->out_off = 0;
+}
+
+/*
+ * Writes what is queued, as much as the socket takes now.  Returns 0,
+ * or -1 if the connection failed.
+ */
+static int
+out_send(struct conn *c)
+{
+	int fd = lws_get_socket_fd(c->wsi);
+	ssize_t n;
+
+	while (c->out_off < c->out.len) {
+		n = send(fd, c->out.p + c->out_off, c->out.len - c->out_off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -1;
+		}
+		c->out_off += (size_t)n;
+	}
+	out_reset(c);
+	return 0;
+}
+
+static void
+flush_unlink(struct conn *c)
+{
+	struct conn **pp, *prev = NULL;
+
+	if (!c->dirty)
+		return;
+	for (pp = &flush_head; *pp != NULL; prev = *pp, pp = &(*pp)->dnext)
+		if (*pp == c) {
+			*pp = c->dnext;
+			if (flush_tail == c)
+				flush_tail = prev;
+			break;
+		}
+	c->dnext = NULL;
+	c->dirty = 0;
+}
+
+/* Writes what c has queued; the writeable callback does the rest. */
+static void
+conn_push(struct conn *c)
+{
+	if (c->state != C_CLOSED || conn_queued(c) > 0) {
+		if (out_send(c) != 0) {
+			conn_close(c);
+			return;
+		}
+	}
+	if (conn_queued(c) > 0 || c->feeding || c->state == C_CLOSED ||
+	    c->paused || (c->state == C_HEAD && c->in.len > 0))
+		lws_callback_on_writable(c->wsi);
+}
+
+void
+conns_flush(void)
+{
+	struct conn *c;
+
+	if (flush_head == NULL)
+		return;
+	lws_sul_cancel(&flush_sul);
+	while ((c = flush_head) != NULL) {
+		flush_head = c->dnext;
+		if (flush_head == NULL)
+			flush_tail = NULL;
+		c->dnext = NULL;
+		c->dirty = 0;
+		conn_push(c);
+	}
+}
+
+static void
+flush_tick(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	conns_flush();
 }
 
 void
 conn_kick(struct conn *c)
 {
-	lws_callback_on_writable(c->wsi);
+	if (c->dirty)
+		return;
+	c->dirty = 1;
+	c->dnext = NULL;
+	if (flush_tail != NULL) {
+		flush_tail->dnext = c;
+	} else {
+		flush_head = c;
+		/* From a timer, say: the next loop turn flushes it. */
+		lws_sul_schedule(sd->ctx, 0, &flush_sul, flush_tick, 1);
+	}
+	flush_tail = c;
 }
 
 /* Closes at once, whatever is queued. */
@@ -253,7 +374,7 @@ void
 conn_close(struct conn *c)
 {
 	c->state = C_CLOSED;
-	c->out.len = 0;
+	out_reset(c);
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
@@ -291,8 +412,16 @@ out_add(struct conn *c, const void *p, size_t n)
 {
 	if (c->state == C_CLOSED)
 		return -1;
-	if (sess_buf_add(&c->out, p, n) != 0)
-		return -1;
+	/* The written part goes once it is as big as the rest. */
+	if (c->out_off > 0 && c->out_off >= c->out.len - c->out_off)
+		out_compact(c);
+	if (sess_buf_add(&c->out, p, n) != 0) {
+		if (c->out_off == 0)
+			return -1;
+		out_compact(c);
+		if (sess_buf_add(&c->out, p, n) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -388,12 +517,53 @@ resp_body(struct conn *c, const void *p, size_t n)
 	return 0;
 }
 
+/* Leading zeros keep the size line one width, to be filled in later. */
+#define PIECE_HEAD "00000000\r\n"
+#define PIECE_HEAD_LEN 10
+
+struct sess_buf *
+resp_piece_begin(struct conn *c, size_t *mark)
+{
+	if (c->state == C_CLOSED || c->body_mode != B_CHUNKED ||
+	    c->req.method == M_HEAD)
+		return NULL;
+	if (c->out_off > 0 && c->out_off >= c->out.len - c->out_off)
+		out_compact(c);
+	*mark = c->out.len;
+	if (sess_buf_add(&c->out, PIECE_HEAD, PIECE_HEAD_LEN) != 0)
+		return NULL;
+	return &c->out;
+}
+
+int
+resp_piece_end(struct conn *c, size_t mark)
+{
+	char size[32];
+	size_t n = c->out.len - mark - PIECE_HEAD_LEN;
+
+	if (n == 0) {
+		/* An empty chunk would end the body: none at all. */
+		c->out.len = mark;
+		c->out.p[mark] = '\0';
+		return 0;
+	}
+	if (n > 0xffffffffu)
+		return -1;
+	snprintf(size, sizeof(size), "%08x\r\n", (unsigned)n);
+	memcpy(c->out.p + mark, size, PIECE_HEAD_LEN);
+	c->sent += n;
+	if (sess_buf_add(&c->out, "\r\n", 2) != 0)
+		return -1;
+	conn_kick(c);
+	return 0;
+}
+
 void
 resp_finish(struct conn *c)
 {
 	double ms = (double)(lws_now_usecs() - c->t0) / 1000.0;
 
-	if (c->state == C_CLOSED && c->out.len == 0) {
+	if (c->state == C_CLOSED && conn_queued(c) == 0) {
 		/* Cut off already: nothing more goes out. */
 		c->feeding = 0;
 		c->responded = 0;
@@ -703,7 +873,7 @@ drive(struct conn *c)
 
 	for (;;) {
 		if (c->state == C_HEAD) {
-			if (c->in.len == 0 || c->out.len > PIPELINE_MAX)
+			if (c->in.len == 0 || conn_queued(c) > PIPELINE_MAX)
 				return;
 			if ((rc = take_head(c)) <= 0) {
 				/*
@@ -819,6 +989,7 @@ conn_free(struct conn *c)
 {
 	lws_sul_cancel(&c->timer);
 	lws_sul_cancel(&c->ping);
+	flush_unlink(c);
 	fanout_leave(c);
 	if (c->job != NULL)
 		c->job->c = NULL;
@@ -865,21 +1036,20 @@ conn_rx(struct conn *c, const void *p, size_t n)
 static int
 conn_writeable(struct conn *c)
 {
-	size_t n;
+	int i;
 
-	if (c->feeding && c->out.len < LOW_WATER)
-		feed_more(c);
-	if (c->out.len > 0) {
-		n = c->out.len < WRITE_MAX ? c->out.len : WRITE_MAX;
-		memcpy(wbuf + LWS_PRE, c->out.p, n);
-		if (lws_write(c->wsi, wbuf + LWS_PRE, n, LWS_WRITE_RAW) <
-		    (int)n)
-			return -1;
-		sess_buf_consume(&c->out, n);
-		if (c->feeding && c->out.len < LOW_WATER)
+	/* A feed is written on till the socket is full, within bounds. */
+	for (i = 0; i < FEED_ROUNDS; i++) {
+		if (c->feeding && conn_queued(c) < LOW_WATER)
 			feed_more(c);
+		if (conn_queued(c) == 0)
+			break;
+		if (out_send(c) != 0)
+			return -1;
+		if (conn_queued(c) > 0 || !c->feeding)
+			break;
 	}
-	if (c->out.len > 0 || c->feeding) {
+	if (conn_queued(c) > 0 || c->feeding) {
 		lws_callback_on_writable(c->wsi);
 		return 0;
 	}
@@ -903,7 +1073,7 @@ conn_writeable(struct conn *c)
 }
 
 static int
-http_cb(struct lws *wsi, enum lws_callback_reasons why, void *user, void *in,
+http_event(struct lws *wsi, enum lws_callback_reasons why, void *in,
     size_t len)
 {
 	struct conn *c;
@@ -937,6 +1107,17 @@ http_cb(struct lws *wsi, enum lws_callback_reasons why, void *user, void *in,
 	}
 }
 
+static int
+http_cb(struct lws *wsi, enum lws_callback_reasons why, void *user, void *in,
+    size_t len)
+{
+	int rc = http_event(wsi, why, in, len);
+
+	/* Whatever the callback queued goes out now. */
+	conns_flush();
+	return rc;
+}
+
 const struct lws_protocols http_protocol = {
 	"sessd-http", http_cb, 0, 0, 0, NULL, 0
 };
@@ -951,7 +1132,7 @@ conns_stop(void)
 	for (c = sd->conns; c != NULL; c = next) {
 		next = c->next;
 		if (c->state == C_HEAD && c->in.len == 0 && !c->responded &&
-		    c->out.len == 0)
+		    conn_queued(c) == 0)
 			conn_close(c);
 	}
 }

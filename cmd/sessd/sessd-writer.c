@@ -274,9 +274,11 @@ writer_collect(void)
 	list = W.done;
 	W.done = NULL;
 	pthread_mutex_unlock(&W.mu);
-	/* Live readers first: their latency is what waits on this. */
-	if (list != NULL)
-		fanout_poll();
+	/*
+	 * The writers are answered first, then live readers get the new
+	 * events: an append's answer does not wait for the fan-out.  Both
+	 * are written out together when this callback ends.
+	 */
 	for (j = list; j != NULL; j = next) {
 		next = j->next;
 		W.inflight--;
@@ -286,4 +288,6 @@ writer_collect(void)
 			j->done(j);
 		job_free(j);
 	}
+	if (list != NULL)
+		fanout_poll();
 }

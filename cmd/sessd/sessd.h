@@ -81,7 +81,10 @@ struct conn {
 	struct conn *next, *prev;
 	int state;
 	struct sess_buf in;           /* received, not yet consumed */
-	struct sess_buf out;          /* to write */
+	struct sess_buf out;          /* to write: out.p[out_off..out.len) */
+	size_t out_off;               /* written already */
+	struct conn *dnext;           /* in the list of connections to flush */
+	int dirty;                    /* on that list */
 	struct req req;
 	int body_mode;                /* B_*, of the response being written */
 	int responded;                /* the response head is out */
@@ -137,6 +140,13 @@ void resp_header(struct conn *c, const char *name, const char *fmt, ...)
 /* Ends the head; mode is B_*, len the length for B_LENGTH. */
 void resp_head_end(struct conn *c, int mode, size_t len);
 int resp_body(struct conn *c, const void *p, size_t n);
+/*
+ * A piece of a chunked body written straight into the output: begin
+ * returns the buffer to add the piece to (NULL if the response is not
+ * chunked or c is closed) and its mark; end frames what was added.
+ */
+struct sess_buf *resp_piece_begin(struct conn *c, size_t *mark);
+int resp_piece_end(struct conn *c, size_t mark);
 /* The response is complete: the connection takes the next request. */
 void resp_finish(struct conn *c);
 /* A whole response with a JSON error body. */
@@ -149,7 +159,9 @@ int resp_error_with(struct conn *c, int status, const char *code,
 void resp_simple(struct conn *c, int status, const char *type,
     const void *body, size_t len);
 size_t conn_queued(const struct conn *c);
+/* Queues c to be written out; conns_flush() writes every one queued. */
 void conn_kick(struct conn *c);
+void conns_flush(void);
 void conn_timer(struct conn *c, int64_t ms, void (*fn)(struct conn *));
 void conns_stop(void);
 
