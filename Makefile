@@ -41,8 +41,8 @@ MAN = $(wildcard man/*.[0-9])
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = gcc make pkg-config libsqlite3-dev libjansson-dev \
-	libwebsockets-dev libcurl4-openssl-dev libssl-dev sqlite3 bats mandoc strace \
-	zsh
+	libwebsockets-dev libcurl4-openssl-dev libssl-dev sqlite3 bats mandoc strace curl \
+	python3 zsh nodejs
 
 all: $(PROGS:%=$(BUILD)/bin/%) $(UNITS) $(FUZZERS) $(BENCH)
 
@@ -51,6 +51,7 @@ deps:
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
 	    grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \

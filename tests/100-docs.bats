@@ -9,12 +9,41 @@ setup() {
 }
 
 # usage_letters PROG: every option letter in PROG's usage, one a line
-# ("[-NqT]" gives N, q and T; "[-d FILE]" and "-i FILE" give d and i).
+# ("[-NqT]" gives N, q and T; "[-1hv]" gives 1, h and v; "[-d FILE]" and
+# "-i FILE" give d and i).
 usage_letters() {
 	local u
 	u=$("$1" -h) || return 1
-	grep -oE '(^|[[ ])-[A-Za-z]+' <<<"$u" | sed 's/^[[ ]*-//' |
+	grep -oE '(^|[[ ])-[A-Za-z0-9]+' <<<"$u" | sed 's/^[[ ]*-//' |
 	    fold -w1 | sort -u
+}
+
+# usage_arg PROG LETTER: the argument PROG's usage gives option LETTER
+# ("[-d FILE | -u URL]" gives FILE for d, "[-S full|normal]" full|normal
+# for S), as an extended regular expression that matches only it.
+usage_arg() {
+	local u
+	u=$("$1" -h) || return 1
+	grep -oE "(^|[[ ])-$2 [^] ]+" <<<"$u" | head -1 | sed 's/.* //' |
+	    sed 's/[][\\.*^$|+?(){}]/\\&/g'
+}
+
+# page PROG: PROG's man page (man/PROG.1, or man/PROG.8 for the daemon).
+page() {
+	local f
+	for f in "$top/man/$1".[1-9]; do
+		[ -f "$f" ] && echo "$f" && return 0
+	done
+	echo "no man page for $1" >&2
+	return 1
+}
+
+# sources PROG: PROG's C files: cmd/PROG.c and its parts in cmd/PROG/.
+sources() {
+	local f
+	for f in "$top/cmd/$1.c" "$top/cmd/$1"/*.c; do
+		[ -f "$f" ] && echo "$f"
+	done
 }
 
 # getopt_letters PROG: the letters of PROG's getopt string, one a line.
@@ -87,28 +116,36 @@ check_options() {
 }
 
 # check_man PROG: SYNOPSIS is usage() word for word, and OPTIONS has an
-# entry "-X ARG, --long=ARG" for every option and nothing else.
+# entry "-X ARG, --long=ARG" for every option and nothing else, ARG being
+# the argument usage() gives the option.
 check_man() {
-	local p=$1 page="$top/man/$1.1" name c arg want got letters
+	local p=$1 page name c arg want got letters a
+	page=$(page "$p")
 	[ -f "$page" ]
 	run -0 mandoc -Tlint -W warning "$page"
 	[ -z "$output" ]
 	want=$("$p" -h | sed 's/^usage://' | squeeze)
-	got=$(section "$p.1" SYNOPSIS | squeeze)
+	got=$(section "${page##*/}" SYNOPSIS | squeeze)
 	echo "usage:    $want"
 	echo "SYNOPSIS: $got"
 	[ "$got" = "$want" ]
 	letters=$(usage_letters "$p")
 	[ -n "$letters" ]
 	for c in $letters; do
-		run -0 grep -qE "^\.(Op )?Fl [A-Za-z]*$c" <(sed -n \
+		run -0 grep -qE "^\.(Op )?Fl [A-Za-z0-9]*$c" <(sed -n \
 		    '/^\.Sh SYNOPSIS/,/^\.Sh /p' "$page")
 		run -0 grep -qE "^\.It Fl $c( |$)" <(sed -n \
 		    '/^\.Sh OPTIONS/,/^\.Sh /p' "$page")
 	done
 	while read -r name c arg; do
 		if [ "$arg" = 1 ]; then
-			run -0 grep -qE "^\.It Fl $c Ar [A-Z]+ , Fl -$name Ns = Ns Ar [A-Z]+$" "$page"
+			a=$(usage_arg "$p" "$c")
+			[ -n "$a" ]
+			run -0 grep -qE "^\.It Fl $c Ar $a , Fl -$name Ns = Ns Ar $a$" "$page"
+			# The tools' placeholders are upper case; sessd's
+			# usage() has its own.
+			[[ $page != *.1 ]] ||
+			    run -0 grep -qE "^\.It Fl $c Ar [A-Z]+ , Fl -$name Ns = Ns Ar [A-Z]+$" "$page"
 		else
 			run -0 grep -qE "^\.It Fl $c , Fl -$name$" "$page"
 		fi
@@ -120,13 +157,16 @@ check_man() {
 
 # check_env PROG: ENVIRONMENT lists exactly the variables PROG reads.
 check_env() {
-	local p=$1 page="$top/man/$1.1"
+	local p=$1 page src
+	page=$(page "$p")
+	mapfile -t src < <(sources "$p")
+	[ "${#src[@]}" -gt 0 ]
 	{
-		grep -oE 'getenv\("[A-Z_]+"\)' "$top/cmd/$p.c" |
+		cat "${src[@]}" | grep -oE 'getenv\("[A-Z_]+"\)' |
 		    sed 's/getenv("\(.*\)")/\1/'
-		grep -q 'tool_db(' "$top/cmd/$p.c" && echo SESS_DB
-		grep -q 'tool_sync(' "$top/cmd/$p.c" && echo SESS_SYNC
-		grep -q 'tool_conn(' "$top/cmd/$p.c" &&
+		grep -q 'tool_db(' "${src[@]}" && echo SESS_DB
+		grep -q 'tool_sync(' "${src[@]}" && echo SESS_SYNC
+		grep -q 'tool_conn(' "${src[@]}" &&
 		    printf '%s\n' SESS_DB SESS_URL
 	} | sort -u >env.src
 	sed -n '/^\.Sh ENVIRONMENT/,/^\.Sh /p' "$page" |
@@ -211,12 +251,14 @@ examples() {
 		/^ *\$ / { sub(/^ *\$ /, ""); print; cont = /[|\\]$/ }'
 }
 
-# check_examples PAGE: its examples run, in order, each exiting 0.
+# check_examples PAGE: its examples run, in order, each exiting 0.  What
+# they start in the background gets no bats descriptor 3, so a daemon left
+# behind by a failing example cannot hold up the run.
 check_examples() {
 	examples "$1" >examples.sh
 	cat examples.sh
 	[ -s examples.sh ]
-	run -0 timeout 60 bash -eo pipefail examples.sh
+	run -0 timeout 60 bash -eo pipefail examples.sh 3>&-
 }
 
 @test "sess-pub: -h, --help and a bad option" {
@@ -231,6 +273,10 @@ check_examples() {
 	check_usage sess-replay
 }
 
+@test "sessd: -h, --help and a bad option" {
+	check_usage sessd
+}
+
 @test "sess-pub: usage, getopt and longopts agree" {
 	check_options sess-pub
 }
@@ -241,6 +287,10 @@ check_examples() {
 
 @test "sess-replay: usage, getopt and longopts agree" {
 	check_options sess-replay
+}
+
+@test "sessd: usage, getopt and longopts agree" {
+	check_options sessd
 }
 
 @test "sess-pub.1: SYNOPSIS is usage(), OPTIONS lists every option" {
@@ -255,6 +305,17 @@ check_examples() {
 	check_man sess-replay
 }
 
+@test "sessd.8: SYNOPSIS is usage(), OPTIONS lists every option" {
+	check_man sessd
+	# The daemon's page is in section 8, and only there.
+	[ "$(page sessd)" = "$top/man/sessd.8" ]
+	run -0 grep -qx '\.Dt SESSD 8' "$top/man/sessd.8"
+	for s in DESCRIPTION ENVIRONMENT FILES 'EXIT STATUS' EXAMPLES \
+	    'SEE ALSO' CAVEATS; do
+		run -0 grep -qx "\.Sh $s" "$top/man/sessd.8"
+	done
+}
+
 @test "sess-pub.1: ENVIRONMENT lists what sess-pub reads" {
 	check_env sess-pub
 }
@@ -265,6 +326,10 @@ check_examples() {
 
 @test "sess-replay.1: ENVIRONMENT lists what sess-replay reads" {
 	check_env sess-replay
+}
+
+@test "sessd.8: ENVIRONMENT lists what sessd reads" {
+	check_env sessd
 }
 
 @test "sess-pub: bash completion offers every option" {
@@ -290,6 +355,17 @@ check_examples() {
 	[ "$output" = rec.jsonl ]
 }
 
+@test "sessd: bash completion offers every option" {
+	check_bash sessd
+	run -0 complete_bash sessd -S ''
+	[ "$(squeeze <<<"$output")" = "full normal" ]
+	run -0 complete_bash sessd --sync = n
+	[ "$output" = normal ]
+	# No operands: an empty word is offered the options.
+	run -0 complete_bash sessd ''
+	[[ $output == *--listen* ]]
+}
+
 @test "sess-pub: zsh completion has every option" {
 	check_zsh sess-pub
 	run -0 grep -qF ":mode:(full normal)'" "$top/completions/zsh/_sess-pub"
@@ -304,6 +380,11 @@ check_examples() {
 	check_zsh sess-replay
 }
 
+@test "sessd: zsh completion has every option" {
+	check_zsh sessd
+	run -0 grep -qF ":mode:(full normal)'" "$top/completions/zsh/_sessd"
+}
+
 @test "section 7 pages lint clean and cover every program" {
 	local page p
 	for page in sess.7 sess-event.7; do
@@ -313,8 +394,9 @@ check_examples() {
 	for p in sess-pub sess-sub sess-replay; do
 		run -0 grep -qx "\.It Xr $p 1" "$top/man/sess.7"
 	done
+	run -0 grep -qx '\.It Xr sessd 8' "$top/man/sess.7"
 	run -0 grep -qx '\.Sh EXIT STATUS' "$top/man/sess.7"
-	for page in sess.7 sess-pub.1 sess-sub.1 sess-replay.1; do
+	for page in sess.7 sess-pub.1 sess-sub.1 sess-replay.1 sessd.8; do
 		run -0 section "$page" 'EXIT STATUS'
 		[[ $output == *111* ]]
 	done
@@ -330,6 +412,10 @@ check_examples() {
 
 @test "sess-replay.1 examples run" {
 	check_examples sess-replay.1
+}
+
+@test "sessd.8 examples run" {
+	check_examples sessd.8
 }
 
 @test "sess.7 examples run" {
