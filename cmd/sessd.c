@@ -445,7 +445,8 @@ main(int argc, char **argv)
 	/* The writer opens (and creates, and migrates) the store first. */
 	if (writer_start(sd->db, sd->sync, &e) != 0)
 		tool_die(&e);
-	if ((sd->rd = sess_store_open(sd->db, sd->sync, &e)) == NULL)
+	if ((sd->rd = sess_store_open(sd->db, sd->sync | SESS_RDFALLBACK,
+	    &e)) == NULL)
 		tool_die(&e);
 	if ((sd->watch = sess_watch_open(sd->rd, &e)) == NULL)
 		tool_die(&e);

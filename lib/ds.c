@@ -304,19 +304,14 @@ out:
 	return rc;
 }
 
+/*
+ * Not sqlite3_errcode(): the ROLLBACK TO and RELEASE after a failed
+ * operation reset it.  sess_dberr() recorded it at the failure.
+ */
 int
 sess_store_write_failure(struct sess_store *st)
 {
-	switch (sqlite3_errcode(st->db)) {
-	case SQLITE_FULL:
-		return SESS_WRITE_FULL;
-	case SQLITE_READONLY:
-	case SQLITE_CANTOPEN:
-	case SQLITE_PERM:
-		return SESS_WRITE_READONLY;
-	default:
-		return 0;
-	}
+	return st->failure;
 }
 
 int
@@ -355,6 +350,7 @@ step0(struct sess_store *st, int slot, const char *sql, struct sess_err *e)
 static int
 op_begin(struct sess_store *st, struct sess_err *e)
 {
+	st->failure = 0;
 	return step0(st, STMT_DS_SAVE, "SAVEPOINT ds", e);
 }
 

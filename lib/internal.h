@@ -40,6 +40,8 @@ struct sess_store {
 	char *wakepath;
 	int wakefd;
 	int flags;
+	int immutable;            /* opened immutable: SESS_RDFALLBACK */
+	int failure;              /* SESS_WRITE_* of the last error, or 0 */
 	sqlite3_stmt *stmt[STMT_MAX];
 	struct sess_buf scratch;  /* serialized event values */
 };
@@ -47,7 +49,11 @@ struct sess_store {
 /* The cached statement for slot, prepared from sql on first use, reset. */
 sqlite3_stmt *sess_stmt(struct sess_store *st, int slot, const char *sql,
     struct sess_err *e);
-/* Maps an SQLite result code to SESS_E* with a message naming what. */
+/*
+ * Maps an SQLite result code to SESS_E* with a message naming what, and
+ * records whether it means a full or read-only store (st->failure and
+ * e->failure), before a rollback can reset SQLite's error state.
+ */
 int sess_dberr(struct sess_store *st, int rc, const char *what,
     struct sess_err *e);
 int sess_tx_begin(struct sess_store *st, struct sess_err *e);

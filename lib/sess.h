@@ -26,6 +26,7 @@ enum {
 
 struct sess_err {
 	int code;
+	int failure;         /* SESS_WRITE_* of a store error, else 0 */
 	char msg[512];
 };
 
@@ -172,10 +173,21 @@ int sess_event_parse_line(const char *line, size_t len, struct sess_event *ev,
  */
 #define SESS_RDONLY 0x1   /* do not create the file */
 #define SESS_SYNC_NORMAL 0x2 /* synchronous=NORMAL: faster, not durable */
+/*
+ * For a handle that only reads: if the store is on a read-only file
+ * system where SQLite cannot open it (a WAL store without its -shm),
+ * open it immutable instead, as a snapshot that never changes.
+ */
+#define SESS_RDFALLBACK 0x4
 struct sess_store;
-/* Opens (creating if allowed) and migrates the store at path. */
+/*
+ * Opens (creating if allowed) and migrates the store at path.  On
+ * failure e->failure says whether the store is read-only or full.
+ */
 struct sess_store *sess_store_open(const char *path, int flags,
     struct sess_err *e);
+/* Whether st was opened immutable (SESS_RDFALLBACK). */
+int sess_store_immutable(const struct sess_store *st);
 void sess_store_close(struct sess_store *st);
 const char *sess_store_path(const struct sess_store *st);
 /* SESS_SYNC is "full" or "normal"; returns flags or -1. */
@@ -337,7 +349,10 @@ struct sess_ds_ack {
 	char content_type[SESS_CT_MAX];
 };
 int sess_batch_begin(struct sess_store *st, struct sess_err *e);
-/* Why the last write failed: disk full, a read-only store, or 0. */
+/*
+ * Why the last failed store operation failed: disk full, a read-only
+ * store, or 0.  The same is in the failing call's e->failure.
+ */
 enum { SESS_WRITE_FULL = 1, SESS_WRITE_READONLY };
 int sess_store_write_failure(struct sess_store *st);
 /* Commits; on failure everything since begin is rolled back. */

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -81,13 +82,102 @@ static const char *const schema[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
+/* Whether errno err means a read-only store, a full one, or neither. */
+static int
+errno_failure(int err)
+{
+	switch (err) {
+	case EROFS:
+	case EACCES:
+	case EPERM:
+		return SESS_WRITE_READONLY;
+	case ENOSPC:
+	case EDQUOT:
+		return SESS_WRITE_FULL;
+	default:
+		return 0;
+	}
+}
+
+static int
+fs_rdonly(const char *path)
+{
+	struct statvfs sv;
+
+	return statvfs(path, &sv) == 0 && (sv.f_flag & ST_RDONLY) != 0;
+}
+
+/*
+ * The errno behind an I/O error.  sqlite3_system_errno() is not set for
+ * every failure (not for one in COMMIT), so ask the files too: the
+ * WAL's, where a commit writes, then the database's.
+ */
+static int
+db_errno(sqlite3 *db)
+{
+	sqlite3_file *f = NULL;
+	int err;
+
+	if ((err = sqlite3_system_errno(db)) != 0 && errno_failure(err) != 0)
+		return err;
+	err = 0;
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER,
+	    &f) == SQLITE_OK && f != NULL && f->pMethods != NULL &&
+	    f->pMethods->xFileControl(f, SQLITE_FCNTL_LAST_ERRNO, &err) ==
+	    SQLITE_OK && err != 0)
+		return err;
+	err = 0;
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_LAST_ERRNO,
+	    &err) == SQLITE_OK)
+		return err;
+	return 0;
+}
+
+/*
+ * SQLite maps only ENOSPC to SQLITE_FULL: a write that fails with EROFS
+ * (a file system remounted read-only under us) is SQLITE_IOERR_WRITE,
+ * so the system errno behind an I/O error decides, or failing that
+ * whether the file system is read-only now.
+ */
+static int
+db_failure(struct sess_store *st, int rc)
+{
+	int f = 0;
+
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return SESS_WRITE_FULL;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return SESS_WRITE_READONLY;
+	case SQLITE_CANTOPEN:
+	case SQLITE_IOERR:
+		if (st == NULL)
+			return 0;
+		if (st->db != NULL)
+			f = errno_failure(db_errno(st->db));
+		if (f == 0 && fs_rdonly(st->path))
+			f = SESS_WRITE_READONLY;
+		if (f == 0 && (rc & 0xff) == SQLITE_CANTOPEN)
+			f = SESS_WRITE_READONLY;
+		return f;
+	default:
+		return 0;
+	}
+}
+
 int
 sess_dberr(struct sess_store *st, int rc, const char *what, struct sess_err *e)
 {
 	const char *m = st && st->db ? sqlite3_errmsg(st->db) :
 	    sqlite3_errstr(rc);
 	const char *path = st ? st->path : "store";
+	int f = db_failure(st, rc);
 
+	if (st != NULL)
+		st->failure = f;
+	if (e != NULL)
+		e->failure = f;
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
@@ -153,6 +243,7 @@ pragma_int(struct sess_store *st, const char *sql, int *out, struct sess_err *e)
 int
 sess_tx_begin(struct sess_store *st, struct sess_err *e)
 {
+	st->failure = 0;
 	return exec(st, "BEGIN IMMEDIATE", "begin", e);
 }
 
@@ -264,12 +355,90 @@ concat(const char *a, const char *b)
 	return p;
 }
 
+/*
+ * Reads the file's identity in one read transaction: another process
+ * may be creating the store right now, and the three answers must come
+ * from the same moment.
+ */
+static int
+read_header(struct sess_store *st, int *appid, int *v, int *ntables,
+    struct sess_err *e)
+{
+	int rc;
+
+	if ((rc = with_retry(st, "BEGIN", "read header", e)) != 0)
+		return rc;
+	if ((rc = pragma_int(st, "PRAGMA application_id", appid, e)) != 0 ||
+	    (rc = pragma_int(st, "PRAGMA user_version", v, e)) != 0 ||
+	    (rc = pragma_int(st, "SELECT count(*) FROM sqlite_master",
+	    ntables, e)) != 0) {
+		sess_tx_rollback(st);
+		return rc;
+	}
+	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	return 0;
+}
+
+/*
+ * "file:PATH?immutable=1", with the characters that mean something in
+ * a URI path percent-encoded.  An absolute path gets an empty authority
+ * ("file:///..."), so that one starting with "//" is no host name.
+ */
+static char *
+immutable_uri(const char *path)
+{
+	static const char tail[] = "?immutable=1";
+	size_t n = strlen(path), i, o;
+	char *p;
+
+	if ((p = malloc(sizeof("file://") + 3 * n + sizeof(tail))) == NULL)
+		return NULL;
+	o = (size_t)snprintf(p, 8, "%s", *path == '/' ? "file://" : "file:");
+	for (i = 0; i < n; i++) {
+		if (path[i] == '%' || path[i] == '?' || path[i] == '#') {
+			snprintf(p + o, 4, "%%%02X", (unsigned char)path[i]);
+			o += 3;
+		} else
+			p[o++] = path[i];
+	}
+	memcpy(p + o, tail, sizeof(tail));
+	return p;
+}
+
+/*
+ * SQLite cannot open a WAL store on read-only media when its -shm is
+ * missing (it cannot create it), unless told that the file cannot
+ * change: true on a read-only file system, until it is remounted.
+ */
+static int
+open_immutable(struct sess_store *st, struct sess_err *e)
+{
+	char *uri;
+	int rc;
+
+	sqlite3_close(st->db);
+	st->db = NULL;
+	if ((uri = immutable_uri(st->path)) == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	rc = sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+	free(uri);
+	if (rc != SQLITE_OK)
+		return sess_dberr(st, rc, "open read-only", e);
+	sqlite3_busy_timeout(st->db, BUSY_MS);
+	sqlite3_extended_result_codes(st->db, 1);
+	st->immutable = 1;
+	return 0;
+}
+
 struct sess_store *
 sess_store_open(const char *path, int flags, struct sess_err *e)
 {
 	struct sess_store *st;
 	int rc, appid, v, ntables, oflags;
 
+	if (e != NULL)
+		e->failure = 0;
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		sess_err_set(e, SESS_ENOMEM, "out of memory");
 		return NULL;
@@ -295,30 +464,27 @@ sess_store_open(const char *path, int flags, struct sess_err *e)
 	    (flags & SESS_RDONLY ? 0 : SQLITE_OPEN_CREATE);
 	rc = sqlite3_open_v2(path, &st->db, oflags, NULL);
 	if (rc != SQLITE_OK) {
-		if (rc == SQLITE_CANTOPEN)
+		if (rc == SQLITE_CANTOPEN) {
+			int err = errno;
+
 			sess_err_set(e, SESS_EIO, "%s: cannot open: %s", path,
-			    strerror(errno));
-		else
+			    strerror(err));
+			if (e != NULL)
+				e->failure = errno_failure(err);
+		} else
 			sess_dberr(st, rc, "open", e);
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, BUSY_MS);
 	sqlite3_extended_result_codes(st->db, 1);
-	/*
-	 * Identify the file before anything writes to it, in one read
-	 * transaction: another process may be creating the store right now,
-	 * and the three answers must come from the same moment.
-	 */
-	if (with_retry(st, "BEGIN", "read header", e) != 0)
-		goto fail;
-	if (pragma_int(st, "PRAGMA application_id", &appid, e) != 0 ||
-	    pragma_int(st, "PRAGMA user_version", &v, e) != 0 ||
-	    pragma_int(st, "SELECT count(*) FROM sqlite_master", &ntables,
-	    e) != 0) {
-		sess_tx_rollback(st);
-		goto fail;
+	/* Identify the file before anything writes to it. */
+	if (read_header(st, &appid, &v, &ntables, e) != 0) {
+		if (!(flags & SESS_RDFALLBACK) || !fs_rdonly(path))
+			goto fail;
+		if (open_immutable(st, e) != 0 ||
+		    read_header(st, &appid, &v, &ntables, e) != 0)
+			goto fail;
 	}
-	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (appid != SESS_APP_ID && (appid != 0 || ntables != 0)) {
 		sess_err_set(e, SESS_ENOTSTORE,
 		    "%s: not a sess store (an SQLite database of another kind)",
@@ -330,6 +496,21 @@ sess_store_open(const char *path, int flags, struct sess_err *e)
 		    "%s: store schema version %d is newer than this program's "
 		    "(%d); upgrade sess", path, v, SCHEMA_VERSION);
 		goto fail;
+	}
+	if (st->immutable) {
+		/* Nothing may change it: no WAL switch, no migration. */
+		if (v < SCHEMA_VERSION) {
+			sess_err_set(e, SESS_EIO, "%s: store schema version %d "
+			    "needs an upgrade, but the store is read-only",
+			    path, v);
+			if (e != NULL)
+				e->failure = SESS_WRITE_READONLY;
+			goto fail;
+		}
+		if (exec(st, "PRAGMA cache_size=-16384; "
+		    "PRAGMA temp_store=MEMORY", "set pragmas", e) != 0)
+			goto fail;
+		return st;
 	}
 	if (with_retry(st, "PRAGMA journal_mode=WAL", "set WAL mode", e) != 0)
 		goto fail;
@@ -363,6 +544,12 @@ sess_store_close(struct sess_store *st)
 	free(st->path);
 	free(st->wakepath);
 	free(st);
+}
+
+int
+sess_store_immutable(const struct sess_store *st)
+{
+	return st->immutable;
 }
 
 const char *

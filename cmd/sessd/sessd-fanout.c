@@ -385,6 +385,26 @@ end_waiter(struct waiter *w, const struct sess_ds_info *s, int gone)
 }
 
 /* Gives every waiter of t the events after t->pos up to s->tail. */
+/*
+ * Every waiter gets its own copy of an answer, so one large event to
+ * many readers that do not read adds up: past LIVE_TOTAL_MAX queued in
+ * all, the slowest readers are closed, c too if that does not make room
+ * for n more bytes (it resumes from its offset).  Returns 0 if c may
+ * have them.
+ */
+static int
+room(size_t *total, struct conn *c, size_t n)
+{
+	if (*total + n <= LIVE_TOTAL_MAX)
+		return 0;
+	*total = conns_cull(n);
+	if (c->state != C_CLOSED && *total + n <= LIVE_TOTAL_MAX)
+		return 0;
+	fanout_leave(c);
+	conn_close(c);
+	return -1;
+}
+
 static void
 topic_deliver(struct topic *t, const struct sess_ds_info *s)
 {
@@ -393,9 +413,11 @@ topic_deliver(struct topic *t, const struct sess_ds_info *s)
 	struct batch b;
 	struct sess_err e;
 	char ctl[256];
-	size_t shared = 0;
+	size_t shared = 0, total, q;
 	int64_t now = 0;
 	int rc, n, any_lp, any_sse, uptodate, closed;
+
+	total = conns_queued();
 
 	sess_buf_init(&lp, (size_t)1 << 31);
 	sess_buf_init(&sse, (size_t)1 << 31);
@@ -434,15 +456,24 @@ topic_deliver(struct topic *t, const struct sess_ds_info *s)
 
 			next = w->next;
 			w->pos = b.last;
+			if (c->state == C_CLOSED) {
+				/* Culled for room: it has gone. */
+				fanout_leave(c);
+				continue;
+			}
 			if (w->events) {
 				/* Only the events of its type answer it. */
 				lp.len = 0;
 				if (!ext_lines(&lp, w->sj, w->type, b.ev, b.n))
 					continue;
+				if (room(&total, c, lp.len) != 0)
+					continue;
+				q = conn_queued(c);
 				fanout_leave(c);
 				conn_timer(c, 0, NULL);
 				lp_respond(c, s, b.last, lp.p, lp.len, uptodate,
 				    closed, w->cursor, 200);
+				total += conn_queued(c) - q;
 				continue;
 			}
 			if (!w->sse) {
@@ -450,12 +481,19 @@ topic_deliver(struct topic *t, const struct sess_ds_info *s)
 					lp_body(&lp, s, &b);
 					any_lp = 0;
 				}
+				if (room(&total, c, lp.len) != 0)
+					continue;
+				q = conn_queued(c);
 				fanout_leave(c);
 				conn_timer(c, 0, NULL);
 				lp_respond(c, s, b.last, lp.p, lp.len,
 				    uptodate, closed, w->cursor, 200);
+				total += conn_queued(c) - q;
 				continue;
 			}
+			if (room(&total, c, sse.len) != 0)
+				continue;
+			q = conn_queued(c);
 			/* A cursor floor above now needs its own control. */
 			if (conn_queued(c) + sse.len > LIVE_MAX ||
 			    (w->cursor <= now ? resp_body(c, sse.p, sse.len) :
@@ -467,6 +505,7 @@ topic_deliver(struct topic *t, const struct sess_ds_info *s)
 				conn_close(c);
 				continue;
 			}
+			total += conn_queued(c) - q;
 			if (closed) {
 				fanout_leave(c);
 				resp_finish(c);

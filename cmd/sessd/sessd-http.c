@@ -252,10 +252,18 @@ conn_queued(const struct conn *c)
 	return c->out.len - c->out_off;
 }
 
+/*
+ * A large buffer goes once it is written out, so that what one large
+ * answer to many readers took does not stay taken by all of them.
+ */
+#define OUT_KEEP (64 * 1024)
+
 static void
 out_reset(struct conn *c)
 {
 	c->out.len = c->out_off = 0;
+	if (c->out.size > OUT_KEEP)
+		sess_buf_release(&c->out);
 	if (c->out.p != NULL)
 		c->out.p[0] = '\0';
 }
@@ -343,6 +351,54 @@ conns_flush(void)
 		c->dirty = 0;
 		conn_push(c);
 	}
+}
+
+size_t
+conns_queued(void)
+{
+	struct conn *c;
+	size_t n = 0;
+
+	for (c = sd->conns; c != NULL; c = c->next)
+		n += conn_queued(c);
+	return n;
+}
+
+static int
+by_queued(const void *a, const void *b)
+{
+	size_t x = conn_queued(*(struct conn *const *)a);
+	size_t y = conn_queued(*(struct conn *const *)b);
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+size_t
+conns_cull(size_t more)
+{
+	struct conn *c, **v;
+	size_t total, n = 0, i, closed = 0, freed = 0;
+
+	conns_flush();
+	if ((total = conns_queued()) + more <= LIVE_TOTAL_MAX)
+		return total;
+	if ((v = calloc((size_t)sd->nconns + 1, sizeof(*v))) == NULL)
+		return total;
+	for (c = sd->conns; c != NULL && n <= (size_t)sd->nconns; c = c->next)
+		if (c->state != C_CLOSED && conn_queued(c) > 0)
+			v[n++] = c;
+	qsort(v, n, sizeof(*v), by_queued);
+	for (i = 0; i < n && total + more > LIVE_TOTAL_MAX; i++) {
+		total -= conn_queued(v[i]);
+		freed += conn_queued(v[i]);
+		closed++;
+		conn_close(v[i]);
+	}
+	free(v);
+	if (closed > 0)
+		logx("output queued past %zu bytes: closed the %zu slowest "
+		    "readers (%zu bytes)", LIVE_TOTAL_MAX, closed, freed);
+	return total;
 }
 
 static void

@@ -1,5 +1,6 @@
 /* sessd-writer.c: the writer thread: queued writes share one commit. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,17 @@ static struct {
 	struct job *pending, *done;
 	int stop, running;
 	int inflight;                 /* submitted, not collected */
-	struct sess_store *st;
+	struct sess_store *st;        /* NULL while the store cannot open */
+	const char *db;
+	int flags;
+	/*
+	 * After a read-only failure the handle is opened again before the
+	 * next batch: SQLite opens a file it may not write read-only and
+	 * keeps it so, even once the permission or the mount is fixed.
+	 */
+	int stale;
+	struct sess_err openerr;      /* why st is NULL */
+	atomic_int reopened;          /* counts fresh handles, for readers */
 } W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 struct job *
@@ -94,7 +105,52 @@ fail(struct job *j, int rc, const struct sess_err *e)
 {
 	j->rc = rc;
 	j->err = *e;
-	j->failure = sess_store_write_failure(W.st);
+	/* Only a store error has a store failure behind it. */
+	switch (rc) {
+	case SESS_EINVAL:
+	case SESS_ENOENT:
+	case SESS_ESTALE:
+	case SESS_EGAP:
+	case SESS_ECONFLICT:
+		j->failure = 0;
+		break;
+	default:
+		j->failure = W.st != NULL ? sess_store_write_failure(W.st) :
+		    e->failure;
+		break;
+	}
+	if (j->failure == SESS_WRITE_READONLY)
+		W.stale = 1;
+}
+
+/*
+ * Opens the store again; the old handle stays if that fails.  Returns
+ * whether there is a handle to write with.
+ */
+static int
+reopen(void)
+{
+	struct sess_store *st;
+	struct sess_err e;
+	char why[sizeof(e.msg)];
+
+	memset(&e, 0, sizeof(e));
+	W.stale = 0;
+	if ((st = sess_store_open(W.db, W.flags, &e)) != NULL) {
+		sess_store_close(W.st);
+		W.st = st;
+		atomic_fetch_add(&W.reopened, 1);
+		return 1;
+	}
+	if (W.st != NULL)
+		return 1;
+	if (e.failure == SESS_WRITE_READONLY) {
+		memcpy(why, e.msg, sizeof(why));
+		sess_err_set(&e, e.code, "store is read-only: %s", why);
+		e.failure = SESS_WRITE_READONLY;
+	}
+	W.openerr = e;
+	return 0;
 }
 
 /* Runs one job inside the open batch. */
@@ -158,6 +214,15 @@ run_all(struct job *list)
 	struct sess_err e;
 	int open = 0, rc;
 
+	if ((W.st == NULL || W.stale) && !reopen()) {
+		/* No store to write to: every job fails with why. */
+		for (j = list; j != NULL; j = j->next) {
+			j->rc = W.openerr.code;
+			j->err = W.openerr;
+			j->failure = W.openerr.failure;
+		}
+		return;
+	}
 	for (j = list; j != NULL; j = j->next) {
 		if (j->kind == J_SESS_APPEND) {
 			/* sess_append() commits by itself. */
@@ -225,8 +290,19 @@ writer_main(void *arg)
 int
 writer_start(const char *db, int flags, struct sess_err *e)
 {
-	if ((W.st = sess_store_open(db, flags, e)) == NULL)
-		return e->code;
+	W.db = db;
+	W.flags = flags;
+	memset(e, 0, sizeof(*e));
+	if ((W.st = sess_store_open(db, flags, e)) == NULL) {
+		/*
+		 * A store sessd may not write is served read-only; writes
+		 * fail with 503 until the store can be opened for them.
+		 */
+		if (e->failure != SESS_WRITE_READONLY)
+			return e->code;
+		logx("%s; serving it read-only", e->msg);
+		W.stale = 1;
+	}
 	if (pthread_create(&W.thread, NULL, writer_main, NULL) != 0) {
 		sess_store_close(W.st);
 		return sess_err_set(e, SESS_EIO, "cannot start the writer");
@@ -264,6 +340,30 @@ writer_inflight(void)
 	return W.inflight;
 }
 
+/*
+ * An immutable reader (a store on a read-only mount) sees no change:
+ * once the writer has opened the store afresh, so may the reader.
+ */
+static void
+reader_refresh(void)
+{
+	static int seen;
+	struct sess_store *st;
+	struct sess_err e;
+	int n = atomic_load(&W.reopened);
+
+	if (n == seen || sd->rd == NULL || !sess_store_immutable(sd->rd))
+		return;
+	seen = n;
+	if ((st = sess_store_open(sd->db, sd->sync | SESS_RDFALLBACK,
+	    &e)) == NULL) {
+		logx("%s", e.msg);
+		return;
+	}
+	sess_store_close(sd->rd);
+	sd->rd = st;
+}
+
 /* On the loop thread: hands finished jobs to their connections. */
 void
 writer_collect(void)
@@ -274,6 +374,7 @@ writer_collect(void)
 	list = W.done;
 	W.done = NULL;
 	pthread_mutex_unlock(&W.mu);
+	reader_refresh();
 	/*
 	 * The writers are answered first, then live readers get the new
 	 * events: an append's answer does not wait for the fan-out.  Both

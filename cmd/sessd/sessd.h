@@ -15,6 +15,7 @@
 #define HDRS_MAX 64               /* header fields in one request */
 #define OUT_MAX (4 * 1024 * 1024) /* queued response bytes per connection */
 #define LIVE_MAX (1024 * 1024)    /* queued live bytes before a reader is cut */
+#define LIVE_TOTAL_MAX ((size_t)256 * 1024 * 1024) /* queued, all readers */
 #define CHUNK_READ (256 * 1024)   /* data read from the store per refill */
 #define REQ_TIMEOUT_MS 10000      /* to send a head, or the next of a body */
 #define IDLE_TIMEOUT_MS 60000     /* keep-alive between requests */
@@ -159,6 +160,15 @@ int resp_error_with(struct conn *c, int status, const char *code,
 void resp_simple(struct conn *c, int status, const char *type,
     const void *body, size_t len);
 size_t conn_queued(const struct conn *c);
+/* The response bytes queued on every connection together. */
+size_t conns_queued(void);
+/*
+ * Makes room for more bytes of output under LIVE_TOTAL_MAX: writes out
+ * what the sockets take, then closes the connections with the most left
+ * queued (the slowest readers; they resume from their offsets).
+ * Returns the bytes queued now.
+ */
+size_t conns_cull(size_t more);
 /* Queues c to be written out; conns_flush() writes every one queued. */
 void conn_kick(struct conn *c);
 void conns_flush(void);
