@@ -114,6 +114,21 @@ is() {
 	is 204 ''
 }
 
+@test "Expect: 100-continue is answered at once, so the body follows" {
+	sessd_start
+	run http body PUT /v1/stream/e -H 'Content-Type: text/plain'
+	is 201 ''
+	head -c 2000000 /dev/zero | tr '\0' x >big
+	# curl waits up to 15 s for the 100 before sending the body; sessd
+	# cuts a body that does not start within its timeout (10 s).
+	run http body POST /v1/stream/e -H 'Content-Type: text/plain' \
+		-H 'Expect: 100-continue' --expect100-timeout 15 -m 20 \
+		--data-binary @big
+	is 204 ''
+	run http body HEAD /v1/stream/e
+	is 200 ''
+}
+
 @test "producers: stale epoch 403, sequence gap 409 with the expected seq" {
 	sessd_start
 	run http body PUT /v1/stream/p -H 'Content-Type: application/json'

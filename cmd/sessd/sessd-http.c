@@ -963,8 +963,11 @@ drive(struct conn *c)
 				return;
 			}
 			if (c->req.expect && (c->req.clen > 0 ||
-			    c->req.chunked) && c->in.len == 0)
+			    c->req.chunked) && c->in.len == 0) {
+				/* The client waits for this before the body. */
 				out_add(c, cont, sizeof(cont) - 1);
+				conn_kick(c);
+			}
 			if (c->req.clen <= 0 && !c->req.chunked) {
 				c->state = C_BUSY;
 				conn_timer(c, 0, NULL);
