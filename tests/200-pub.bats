@@ -46,7 +46,7 @@ feed_slowly() {
 	local piece
 	for piece in "$@"; do
 		printf '%b' "$piece"
-		sleep 0.03
+		sleep 0.03 # pacing the input, not waiting for anything
 	done
 }
 
