@@ -955,9 +955,12 @@ out:
 	return rc;
 }
 
-int
-sess_ds_create(struct sess_store *st, const struct sess_ds_req *q,
-    struct sess_ds_ack *a, struct sess_err *e)
+/* Runs one request's operation fn in its own savepoint. */
+static int
+run_op(struct sess_store *st, const struct sess_ds_req *q,
+    struct sess_ds_ack *a, struct sess_err *e,
+    int (*fn)(struct sess_store *, const struct sess_ds_req *,
+    struct messages *, struct sess_ds_ack *, struct sess_err *))
 {
 	struct messages m;
 	int rc;
@@ -969,9 +972,16 @@ sess_ds_create(struct sess_store *st, const struct sess_ds_req *q,
 	if ((rc = op_begin(st, e)) != 0)
 		return rc;
 	memset(&m, 0, sizeof(m));
-	rc = op_end(st, create(st, q, &m, a, e));
+	rc = op_end(st, fn(st, q, &m, a, e));
 	messages_free(&m);
 	return rc;
+}
+
+int
+sess_ds_create(struct sess_store *st, const struct sess_ds_req *q,
+    struct sess_ds_ack *a, struct sess_err *e)
+{
+	return run_op(st, q, a, e, create);
 }
 
 /* Producer checks for one request; *dup set for a retry. */
@@ -1124,19 +1134,7 @@ int
 sess_ds_append(struct sess_store *st, const struct sess_ds_req *q,
     struct sess_ds_ack *a, struct sess_err *e)
 {
-	struct messages m;
-	int rc;
-
-	memset(a, 0, sizeof(*a));
-	a->pseq = -1;
-	if ((rc = sess_name_check(q->stream, strlen(q->stream), e)) != 0)
-		return rc;
-	if ((rc = op_begin(st, e)) != 0)
-		return rc;
-	memset(&m, 0, sizeof(m));
-	rc = op_end(st, append(st, q, &m, a, e));
-	messages_free(&m);
-	return rc;
+	return run_op(st, q, a, e, append);
 }
 
 static int
