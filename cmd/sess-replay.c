@@ -263,26 +263,12 @@ replay_file(struct replay *rp, const char *path)
 static int
 print_message(const struct sess_message *m, void *arg)
 {
-	json_t *v;
-	char *s;
-	char first[SESS_OFFSET_LEN + 1], last[SESS_OFFSET_LEN + 1];
+	struct sess_buf *b = arg;
 
-	sess_offset_fmt(m->first, first);
-	sess_offset_fmt(m->last, last);
-	v = json_pack("{s:s, s:s%, s:s, s:I, s:s, s:s}", "msg", m->msg,
-	    "text", m->text, m->textlen, "status", m->status, "attempt",
-	    (json_int_t)m->attempt, "first", first, "last", last);
-	if (v != NULL && m->producer != NULL)
-		json_object_set_new(v, "producer", json_string(m->producer));
-	if (v == NULL || (s = json_dumps(v, JSON_COMPACT)) == NULL)
+	b->len = 0;
+	if (sess_message_format(b, m) != 0)
 		errx(EXIT_TEMP, "message \"%s\" cannot be encoded", m->msg);
-	json_decref(v);
-	if (tool_write(s, strlen(s)) != 0 || tool_write("\n", 1) != 0) {
-		free(s);
-		return 1;
-	}
-	free(s);
-	return 0;
+	return tool_write(b->p, b->len) != 0;
 }
 
 static void
@@ -370,9 +356,13 @@ main(int argc, char **argv)
 		tool_write(b.p, b.len);
 		sess_buf_release(&b);
 	} else if (state) {
+		struct sess_buf b;
+
+		sess_buf_init(&b, (size_t)1 << 31);
 		if ((rc = sess_messages_each(sess_conn_store(rp.conn), stream,
-		    print_message, NULL, &e)) != 0)
+		    print_message, &b, &e)) != 0)
 			tool_die(&e);
+		sess_buf_release(&b);
 	} else if (check) {
 		rc = sess_check(sess_conn_store(rp.conn), stream, report,
 		    (void *)stream, &e);

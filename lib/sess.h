@@ -431,6 +431,12 @@ struct sess_message {
 	int64_t attempt;
 	int64_t first, last; /* seqs of the first and latest op */
 };
+/*
+ * Appends m to b as one line: {"msg","text","status","attempt","first",
+ * "last","producer"?} and a newline; what sess-replay -s and sessd's
+ * /v1/messages print.  SESS_EINVAL if it does not fit.
+ */
+int sess_message_format(struct sess_buf *b, const struct sess_message *m);
 /* Calls fn for each message in creation order; stops if fn returns != 0. */
 int sess_messages_each(struct sess_store *st, const char *stream,
     int (*fn)(const struct sess_message *m, void *arg), void *arg,

@@ -1,5 +1,6 @@
 /* state.c: materialize mutable messages from msg/op events. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -144,6 +145,29 @@ sess_state_marker(struct sess_store *st, int table, int64_t stream, json_t *v,
 		    stream, json_string_value(m), e)) != 0)
 			return rc;
 	return 0;
+}
+
+int
+sess_message_format(struct sess_buf *b, const struct sess_message *m)
+{
+	char first[SESS_OFFSET_LEN + 1], last[SESS_OFFSET_LEN + 1], *t;
+	json_t *v;
+	int rc = SESS_EINVAL;
+
+	sess_offset_fmt(m->first, first);
+	sess_offset_fmt(m->last, last);
+	v = json_pack("{s:s, s:s%, s:s, s:I, s:s, s:s}", "msg", m->msg,
+	    "text", m->text, m->textlen, "status", m->status, "attempt",
+	    (json_int_t)m->attempt, "first", first, "last", last);
+	if (v != NULL && m->producer != NULL)
+		json_object_set_new(v, "producer", json_string(m->producer));
+	t = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	if (t != NULL && sess_buf_add(b, t, strlen(t)) == 0 &&
+	    sess_buf_add(b, "\n", 1) == 0)
+		rc = 0;
+	free(t);
+	return rc;
 }
 
 int

@@ -148,26 +148,7 @@ events(struct conn *c, const char *name, const char *q)
 static int
 message_line(const struct sess_message *m, void *arg)
 {
-	struct sess_buf *out = arg;
-	char first[SESS_OFFSET_LEN + 1], last[SESS_OFFSET_LEN + 1], *t;
-	json_t *v;
-
-	sess_offset_fmt(m->first, first);
-	sess_offset_fmt(m->last, last);
-	v = json_pack("{s:s, s:s%, s:s, s:I, s:s, s:s}", "msg", m->msg,
-	    "text", m->text, m->textlen, "status", m->status, "attempt",
-	    (json_int_t)m->attempt, "first", first, "last", last);
-	if (v != NULL && m->producer != NULL)
-		json_object_set_new(v, "producer", json_string(m->producer));
-	t = v ? json_dumps(v, JSON_COMPACT) : NULL;
-	json_decref(v);
-	if (t == NULL || sess_buf_add(out, t, strlen(t)) != 0 ||
-	    sess_buf_add(out, "\n", 1) != 0) {
-		free(t);
-		return 1;
-	}
-	free(t);
-	return 0;
+	return sess_message_format(arg, m) != 0;
 }
 
 static int
