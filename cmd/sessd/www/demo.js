@@ -374,7 +374,7 @@ function drawApproval(ev, d) {
     v.approvals.set(id, a)
   }
   place(a.el, ev.offset)
-  if (a.decided) decide(id, a.decided)
+  if (a.decided != null) showDecision(a)
 }
 
 function button(text, cls, fn) {
@@ -404,17 +404,20 @@ function decide(id, decision) {
   let a = view.approvals.get(id)
   if (!a) {
     // A response seen before its request (or to one not shown).
-    a = { el: null, decided: decision }
+    a = { el: null, decided: null }
     view.approvals.set(id, a)
-    return
   }
-  a.decided = decision
-  if (!a.el) return
-  a.el.dataset.decision = decision
+  // The first response counts.
+  if (a.decided == null) a.decided = decision
+  if (a.el) showDecision(a)
+}
+
+function showDecision(a) {
+  const d = a.decided
+  a.el.dataset.decision = d
   a.el.querySelectorAll("button").forEach((b) => (b.hidden = true))
   a.el.querySelector(".decision").textContent =
-    decision === "approve" ? "Approved" : decision === "deny" ? "Denied" :
-    String(decision)
+    d === "approve" ? "Approved" : d === "deny" ? "Denied" : String(d)
 }
 
 // -- run and stop ------------------------------------------------------

@@ -264,7 +264,7 @@ class Client extends Emitter {
     if (!after(offset, last)) offset = last
     this._acks.set(stream, offset)
     return this._request({ op: "ack", stream, offset }, true)
-      .then((r) => ({ offset: r.offset, unread: r.unread }))
+      .then((r) => ({ offset: r.offset ?? offset, unread: r.unread }))
   }
 
   /** A round trip to the server; resolves to the time it took in ms. */
