@@ -3,7 +3,7 @@
 # headless Chromium (Debian's chromium, driven by playwright-core from
 # tests/browser) against a real sessd: each browser test starts its own
 # sessd and runs one test of tests/browser/browser.mjs.  The demo page's
-# screenshots go to $BATS_RUN_TMPDIR/artifacts (their paths are printed).
+# screenshots go to build/artifacts (their paths are printed).
 
 load common
 load sessd
@@ -26,7 +26,7 @@ setup_file() {
 		echo "npm ci in tests/browser failed" >&2
 		return 1
 	}
-	mkdir -p "$BATS_RUN_TMPDIR/artifacts"
+	mkdir -p "$top/${BUILD:-build}/artifacts"
 }
 
 setup() {
@@ -166,7 +166,7 @@ browser() {
 		sessd_start
 	fi
 	run -0 env SESS_BIN="$top/${BUILD:-build}/bin" \
-		SESSD_PRESENCE=$presence ARTIFACTS="$BATS_RUN_TMPDIR/artifacts" \
+		SESSD_PRESENCE=$presence ARTIFACTS="$top/${BUILD:-build}/artifacts" \
 		timeout 240 node --test-reporter=tap --test-name-pattern="$1" \
 		"$browser_dir/browser.mjs" "$SESSD_URL"
 	grep '^# screenshot: ' <<<"$output" >&3 || :

@@ -90,6 +90,7 @@ function open(stream) {
   if (!stream) {
     view = null
     $("intro").hidden = false
+    $("people").hidden = true
     $("actions").hidden = true
     $("empty").hidden = true
     document.title = "sess"
@@ -97,6 +98,7 @@ function open(stream) {
   }
   view = freshView(stream)
   $("intro").hidden = true
+  $("people").hidden = false
   $("actions").hidden = false
   $("empty").hidden = false
   $("name").value = stream
