@@ -39,6 +39,7 @@ function freshView(stream) {
     att: null,
     messages: new Map(),   // the messages map sess.js keeps
     ended: new Set(),      // streaming messages a run.end stopped
+    times: new Map(),      // message -> when it was created
     run: null,             // the run going on, from run.start to run.end
     approvals: new Map(),  // id -> {el, decided}
     offsets: [],           // every event offset shown, for tests
@@ -143,7 +144,9 @@ function onEvents(evs) {
     if (Array.isArray(changed)) {
       for (const name of changed) removeMessage(name)
     } else if (changed !== null) {
-      drawMessage(v.messages.get(changed))
+      const m = v.messages.get(changed)
+      if (m.first === ev.offset) v.times.set(m.msg, ev.time)
+      drawMessage(m)
     } else if (d && typeof d === "object" && !Array.isArray(d)) {
       onTyped(ev, d)
     } else if (typeof d === "string" && d.trim() !== "") {
@@ -232,12 +235,21 @@ function drawMessage(m) {
     const who = document.createElement("span")
     who.className = "who"
     who.textContent = m.msg
+    const when = document.createElement("time")
+    when.className = "when"
     const state = document.createElement("span")
     state.className = "state"
-    head.append(who, state)
+    head.append(who, when, state)
     const body = document.createElement("div")
     body.className = "text"
     li.append(head, body)
+  }
+  const t = view.times.get(m.msg)
+  const when = li.querySelector(".when")
+  if (t && when.dateTime !== t) {
+    when.dateTime = t
+    when.textContent = new Date(t).toLocaleTimeString([], { hour: "2-digit",
+      minute: "2-digit" })
   }
   const streaming = m.status === "streaming" && !view.ended.has(m.msg)
   li.dataset.status = m.status
@@ -444,8 +456,16 @@ function drawRun() {
 
 $("stop").addEventListener("click", () => {
   if (!view) return
-  view.stopping = true
+  const v = view
+  v.stopping = true
   drawRun()
+  // The run should end soon; if it does not, Stop can be pressed again.
+  setTimeout(() => {
+    if (view === v && v.stopping) {
+      v.stopping = false
+      drawRun()
+    }
+  }, 10000)
   client.publish(view.stream, { type: "control", action: "stop",
     run: view.run }).catch((err) => {
     view.stopping = false
