@@ -74,6 +74,15 @@ struct wsconn {
 };
 
 static int nws;                   /* connections upgraded */
+static int npending;              /* attachments waiting for a stream */
+
+static void
+set_pending(struct wsatt *a, int on)
+{
+	if (a->pending != on)
+		npending += on ? 1 : -1;
+	a->pending = on;
+}
 
 /* Frames. */
 
@@ -346,6 +355,7 @@ att_free(struct wsatt *a)
 	fanout_unlink(&a->w);
 	if (a->behind)
 		a->ws->nbehind--;
+	set_pending(a, 0);
 	a->ws->natts--;
 	free(a->name);
 	free(a->sj);
@@ -383,7 +393,7 @@ catch_up(struct wsatt *a)
 			return 0;
 		}
 		/* Not there yet: fanout_poll() looks again. */
-		a->pending = 1;
+		set_pending(a, 1);
 		a->behind = 0;
 		a->ws->nbehind--;
 		return 0;
@@ -392,7 +402,7 @@ catch_up(struct wsatt *a)
 		logx("%s: %s", a->name, e.msg);
 		return 1;
 	}
-	a->pending = 0;
+	set_pending(a, 0);
 	if (a->pos < s.tail) {
 		if ((b = fanout_read(&s, a->pos, s.tail, WS_READ)) == NULL)
 			return 1;
@@ -449,7 +459,7 @@ ws_poll(void)
 	struct conn *c;
 	struct wsatt *a;
 
-	if (nws == 0)
+	if (npending == 0)
 		return;
 	for (c = sd->conns; c != NULL; c = c->next) {
 		if (c->ws == NULL || c->state == C_CLOSED)
@@ -461,7 +471,7 @@ ws_poll(void)
 
 				if (sess_ds_get(sd->rd, a->name, &s, &e) != 0)
 					continue;
-				a->pending = 0;
+				set_pending(a, 0);
 				a->behind = 1;
 				c->ws->nbehind++;
 				want_writeable(c->ws);
@@ -597,7 +607,7 @@ op_attach(struct wsconn *ws, json_t *id, json_t *req)
 	json_object_set_new(r, "members", presence_members(name));
 	send_json(ws, r);
 	if (rc == SESS_ENOENT) {
-		a->pending = 1;
+		set_pending(a, 1);
 		return;
 	}
 	a->behind = 1;
@@ -1395,4 +1405,25 @@ int
 ws_count(void)
 {
 	return nws;
+}
+
+/* A presence transition goes to every connection attached to its stream. */
+void
+ws_presence(const char *stream, const char *frame, size_t len)
+{
+	struct sess_buf f;
+	struct conn *c;
+
+	if (nws == 0)
+		return;
+	sess_buf_init(&f, (size_t)1 << 31);
+	if (frame_add(&f, OP_TEXT, frame, len) != 0) {
+		sess_buf_release(&f);
+		return;
+	}
+	for (c = sd->conns; c != NULL; c = c->next)
+		if (c->ws != NULL && c->state == C_WS &&
+		    att_find(c->ws, stream) != NULL)
+			conn_write(c, f.p, f.len);
+	sess_buf_release(&f);
 }
