@@ -136,7 +136,7 @@ has() {
 
 @test "www: the page and sess.js stay public when sessd has a key" {
 	sessd -h 2>&1 | grep -q -- '-k ' || skip "sessd has no -k yet"
-	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >key
+	sess-token -g key
 	sessd_start -k key
 	run -0 http body GET /v1/stream/x
 	[ "$output" = 401 ]
@@ -211,4 +211,18 @@ browser() {
 
 @test "browser: sess.js publishes once per mid, resumes after a drop, acks" {
 	browser '^sess.js in a page'
+}
+
+@test "browser: a page with ?token= connects as the token's member" {
+	command -v sess-token >/dev/null || skip "no sess-token yet"
+	sess-token -g key
+	token=$(sess-token -k key -s alice -r 'chat/**' -w 'chat/**' \
+		-p 'chat/**')
+	sessd_start -k key
+	run -0 env SESS_BIN="$top/${BUILD:-build}/bin" SESS_TOKEN="$token" \
+		PAGE_TOKEN="$token" timeout 240 node --test-reporter=tap \
+		--test-name-pattern='^a page with \?token=' \
+		"$browser_dir/browser.mjs" "$SESSD_URL"
+	[[ $output == *$'\n# pass 1\n# fail 0\n'* ]]
+	sessd_stop
 }

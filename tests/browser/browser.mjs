@@ -304,3 +304,25 @@ test("sess.js in a page: publish once per mid, resume, ack, ping", TEST,
     assert.equal(r.state, "closed")
     await context.close()
   })
+
+test("a page with ?token= follows a stream as the token's member", TEST,
+  async (t) => {
+    const token = process.env.PAGE_TOKEN
+    if (!token) return t.skip("sessd has no keys yet")
+    const s = `chat/${name("token")}`
+    // sess-pub -u finds its own token in SESS_TOKEN.
+    await pub(s, op("m", "create", "for alice"))
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    await page.goto(`${base}/?token=${token}#${s}`, { timeout: WAIT })
+    await live(page)
+    await waitText(page, "m", "for alice")
+    assert.equal(await page.evaluate(() => window.sessDemo.client.member),
+      "alice")
+    // A stream the token does not cover: an error shown, no messages.
+    await page.fill("#name", `other/${name("token")}`)
+    await page.click("button[type=submit]")
+    await page.waitForSelector("li.note.error", { timeout: WAIT })
+    assert.equal(await page.locator("li.msg").count(), 0)
+    await context.close()
+  })
