@@ -226,3 +226,9 @@ browser() {
 	[[ $output == *$'\n# pass 1\n# fail 0\n'* ]]
 	sessd_stop
 }
+
+@test "sess.js: resume, de-duplication, resent publishes and backoff" {
+	run -0 timeout 120 node --test-reporter=tap "$browser_dir/client.mjs"
+	[[ $output == *$'\n# fail 0\n'* ]]
+	[[ $output != *"not ok"* ]]
+}
