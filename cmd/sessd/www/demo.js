@@ -104,9 +104,9 @@ function open(stream) {
   $("empty").hidden = false
   $("name").value = stream
   document.title = stream + " · sess"
-  if (decodeURIComponent(location.hash.slice(1)) !== stream)
-    history.replaceState(null, "", "#" + encodeURIComponent(stream)
-      .replace(/%2F/g, "/"))
+  // In the URL too, so that it can be shared, reloaded, and gone back to.
+  if (hashStream() !== stream)
+    location.hash = encodeURIComponent(stream).replace(/%2F/g, "/")
   const att = client.attach(stream, { offset: "-1" })
   view.att = att
   view.unsubs.push(
@@ -124,8 +124,14 @@ $("open").addEventListener("submit", (e) => {
   e.preventDefault()
   open($("name").value)
 })
-addEventListener("hashchange", () =>
-  open(decodeURIComponent(location.hash.slice(1))))
+function hashStream() {
+  try {
+    return decodeURIComponent(location.hash.slice(1))
+  } catch {
+    return location.hash.slice(1)
+  }
+}
+addEventListener("hashchange", () => open(hashStream()))
 // A clean leave when the tab goes away, so the others see it at once.
 addEventListener("pagehide", () => client.close())
 // Back from the back-forward cache the connection is closed: start over.
@@ -537,4 +543,4 @@ $("hint-cmd").textContent =
   `  '{"type":"run.start","run":"r1"}' \\\n` +
   `  '{"msg":"m1","op":"create","text":"Hello from **sess**"}'`
 showState()
-open(decodeURIComponent(location.hash.slice(1)))
+open(hashStream())
