@@ -20,7 +20,7 @@ OPT ?= -O2
 CFLAGS ?= $(OPT) -g
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wno-unused-parameter
-PKGS = sqlite3 jansson libcurl
+PKGS = sqlite3 jansson libcurl libcrypto
 ifneq ($(SANITIZE),)
 SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
