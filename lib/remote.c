@@ -174,9 +174,14 @@ http_error(struct sess_remote *rm, const char *what, struct sess_err *e)
 		code = SESS_ENOENT;
 		break;
 	case 403:
-		/* A refused token is no stale producer. */
-		code = strstr(rm->body.p ? rm->body.p : "", "\"FORBIDDEN\"") ?
+		/*
+		 * A refused token is no stale producer; an answer to HEAD
+		 * has no body, and only a token makes HEAD 403.
+		 */
+		code = rm->body.len == 0 || strstr(rm->body.p, "\"FORBIDDEN\"") ?
 		    SESS_EINVAL : SESS_ESTALE;
+		if (msg == NULL)
+			msg = "the token (SESS_TOKEN) does not allow this";
 		break;
 	case 409:
 		code = SESS_EGAP;
@@ -189,6 +194,8 @@ http_error(struct sess_remote *rm, const char *what, struct sess_err *e)
 		break;
 	case 401:
 		code = SESS_EINVAL;
+		if (msg == NULL)
+			msg = "a valid token (SESS_TOKEN) is needed";
 		break;
 	default:
 		code = SESS_EIO;
