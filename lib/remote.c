@@ -371,3 +371,30 @@ sess_remote_get(struct sess_remote *rm, const char *kind, const char *stream,
 		return sess_err_set(e, SESS_EINVAL, "response too large");
 	return 0;
 }
+
+int
+sess_remote_call(struct sess_remote *rm, const char *method, const char *kind,
+    const char *stream, const char *query, const char *body, size_t len,
+    long timeout_ms, struct sess_buf *out, int64_t *next, struct sess_err *e)
+{
+	struct curl_slist *h = NULL;
+	char *url;
+	int rc;
+
+	if ((url = url_for(rm, kind, stream, query)) == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	if (body != NULL)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	rc = request(rm, method, url, h, body, len, timeout_ms, e);
+	curl_slist_free_all(h);
+	free(url);
+	if (rc != 0)
+		return rc;
+	if (rm->status < 200 || rm->status > 299)
+		return http_error(rm, stream, e);
+	if (next != NULL)
+		*next = rm->next;
+	if (out != NULL && sess_buf_add(out, rm->body.p, rm->body.len) != 0)
+		return sess_err_set(e, SESS_EINVAL, "response too large");
+	return 0;
+}

@@ -603,6 +603,17 @@ int sess_remote_get(struct sess_remote *rm, const char *kind,
     const char *stream, struct sess_buf *out, struct sess_err *e);
 
 /*
+ * A request to KIND/STREAM with query (NULL or "?..."), and a JSON body
+ * unless NULL.  A 2xx answer's body is appended to out (if not NULL) and
+ * its Stream-Next-Offset put in *next (-1 if none); any other status is
+ * an error as above, with the server's message.
+ */
+int sess_remote_call(struct sess_remote *rm, const char *method,
+    const char *kind, const char *stream, const char *query,
+    const char *body, size_t len, long timeout_ms, struct sess_buf *out,
+    int64_t *next, struct sess_err *e);
+
+/*
  * conn.c: one interface over the embedded store (url NULL) and a
  * remote sessd, so every tool has the same two modes.
  */
