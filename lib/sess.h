@@ -614,6 +614,14 @@ int sess_remote_call(struct sess_remote *rm, const char *method,
     int64_t *next, struct sess_err *e);
 
 /*
+ * A member's cursor: with seq >= 0, PUT /v1/cursors/STREAM?member=M
+ * (as sess_cursor_set()), else GET (as sess_cursor_get()).
+ */
+int sess_remote_cursor(struct sess_remote *rm, const char *stream,
+    const char *member, int64_t seq, struct sess_cursor *out,
+    struct sess_err *e);
+
+/*
  * conn.c: one interface over the embedded store (url NULL) and a
  * remote sessd, so every tool has the same two modes.
  */
@@ -629,6 +637,10 @@ int sess_conn_append(struct sess_conn *c, const char *stream, int flags,
     struct sess_ack *acks, struct sess_err *e);
 int sess_conn_stream_get(struct sess_conn *c, const char *stream,
     struct sess_stream *out, struct sess_err *e);
+/* A member's cursor on stream: set it (seq >= 0) or get it (seq -1). */
+int sess_conn_cursor(struct sess_conn *c, const char *stream,
+    const char *member, int64_t seq, struct sess_cursor *out,
+    struct sess_err *e);
 /*
  * A feed reads a stream's events after a position: sess_feed_next()
  * returns 1 with an event, 0 when caught up; sess_feed_wait() waits up
