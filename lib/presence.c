@@ -561,3 +561,21 @@ sess_ptrans_format(struct sess_buf *b, const struct sess_ptrans *t, int ws)
 	free(text);
 	return rc;
 }
+
+int64_t
+sess_presence_next_expiry(struct sess_store *st, const char *holder)
+{
+	sqlite3_stmt *s;
+	int64_t v = 0;
+
+	if (sqlite3_prepare_v2(st->db, holder != NULL ? "SELECT min(expires) "
+	    "FROM presence WHERE holder = ?1" : "SELECT min(expires) FROM "
+	    "presence", -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	if (holder != NULL)
+		sqlite3_bind_text(s, 1, holder, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}

@@ -494,6 +494,11 @@ int sess_presence_renew_holder(struct sess_store *st, const char *holder,
  */
 int sess_presence_conn(struct sess_store *st, const char *conn,
     int64_t lease_us, struct sess_err *e);
+/*
+ * When the first lease (of holder's rows, unless NULL) runs out, in
+ * microseconds; 0 if there is none.  A read: for timers.
+ */
+int64_t sess_presence_next_expiry(struct sess_store *st, const char *holder);
 /* Rows whose lease ran out leave with reason timeout; returns how many. */
 int sess_presence_sweep(struct sess_store *st, struct sess_err *e);
 /*

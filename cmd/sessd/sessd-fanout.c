@@ -569,6 +569,7 @@ fanout_poll(void)
 			if (t->n == 0 || topic_poll(t) != 0 || t->n == 0)
 				topic_free(t);
 		}
+	presence_poll();
 }
 
 static void

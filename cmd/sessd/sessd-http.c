@@ -1050,6 +1050,7 @@ conn_free(struct conn *c)
 	lws_sul_cancel(&c->ping);
 	flush_unlink(c);
 	fanout_leave(c);
+	presence_conn_free(c);
 	if (c->job != NULL)
 		c->job->c = NULL;
 	free(c->feed.name);
