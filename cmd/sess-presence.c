@@ -270,23 +270,32 @@ watch_step(struct printer *p, int wait_ms)
 	return tool_flush() != 0;
 }
 
-/* Waits up to ms for a change (a commit, a signal). */
+/*
+ * Waits up to ms for a change (a commit) or a signal.  In embedded mode
+ * the signals are blocked but here, so one that comes while we work
+ * ends the wait at once instead of being missed.
+ */
 static void
 nap(int ms)
 {
 	struct sess_err e;
+	struct pollfd pfd;
+	struct timespec ts;
+	sigset_t none;
 
 	if (ms <= 0)
 		return;
 	if (P.st != NULL && P.w == NULL && (P.w = sess_watch_open(P.st,
 	    &e)) == NULL)
 		tool_die(&e);
-	if (P.w != NULL) {
-		if (sess_watch_wait(P.w, ms) > 0)
-			sess_watch_drain(P.w);
-	} else {
-		poll(NULL, 0, ms);
-	}
+	pfd.fd = P.w != NULL ? sess_watch_fd(P.w) : -1;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	sigemptyset(&none);
+	if (ppoll(&pfd, 1, &ts, &none) > 0 && P.w != NULL)
+		sess_watch_drain(P.w);
 }
 
 static int64_t
@@ -438,6 +447,15 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	if (P.st != NULL) {
+		sigset_t mask;
+
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGHUP);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+	}
 	if (watch)
 		pr.last = after >= 0 ? after : last_seq();
 	if (P.member != NULL) {
@@ -494,8 +512,6 @@ main(int argc, char **argv)
 			sess_buf_release(&b);
 			if (rc != 0)
 				tool_die(&e);
-		} else if (P.rm != NULL) {
-			poll(NULL, 0, ms);
 		} else {
 			nap(ms);
 		}
