@@ -23,6 +23,9 @@ examples() {
 	[[ $output == *"1 2 3 4 5 6 7 8"* ]]
 	[[ $output == *'"data":{"n":4}'* ]]
 	[[ $output == *consistent* ]]
+	[[ $output == *"nobody watching"* ]]
+	[[ $output == *"alice is here"* ]]
+	[[ $output == *'"member":"alice","offset":"0000000000000004","unread":1}'* ]]
 	run -0 grep -c '"n":' seen.jsonl
 	[ "$output" = 3 ]
 }
