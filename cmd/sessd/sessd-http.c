@@ -1189,6 +1189,7 @@ conns_stop(void)
 	struct conn *c, *next;
 
 	fanout_stop();
+	presence_stop();
 	for (c = sd->conns; c != NULL; c = next) {
 		next = c->next;
 		if (c->state == C_HEAD && c->in.len == 0 && !c->responded &&

@@ -541,6 +541,28 @@ presence_fini(void)
 	P.inited = 0;
 }
 
+/* At shutdown: every watcher is answered and let go. */
+void
+presence_stop(void)
+{
+	struct pwatch *w;
+	struct conn *c;
+	int sse;
+
+	while ((w = P.watchers) != NULL) {
+		c = w->c;
+		sse = w->sse;
+		watch_drop(w);
+		if (sse) {
+			lws_sul_cancel(&c->ping);
+			resp_finish(c);
+		} else {
+			conn_timer(c, 0, NULL);
+			lp_end(c, P.last, "", 0);
+		}
+	}
+}
+
 int64_t
 presence_grace_ms(void)
 {
@@ -615,6 +637,11 @@ members_sse(struct conn *c, const char *name)
 	resp_body(c, b.p, b.len);
 	sess_buf_release(&b);
 	free(text);
+	if (sd->stopping) {
+		presence_conn_free(c);
+		resp_finish(c);
+		return 0;
+	}
 	c->sse_until = lws_now_usecs() + (int64_t)SSE_MAX_MS * 1000;
 	lws_sul_schedule(sd->ctx, 0, &c->ping, sse_tick,
 	    (lws_usec_t)SSE_PING_MS * 1000);

@@ -288,6 +288,8 @@ int cursor_set(const char *stream, const char *member, int64_t seq,
     void *arg);
 /* /v1/presence/ and /v1/cursors/; -1 if path is neither. */
 int presence_route(struct conn *c, const char *path, const char *q);
+/* At shutdown: HTTP watchers are answered and let go. */
+void presence_stop(void);
 /* An HTTP connection is freed: it watches no more. */
 void presence_conn_free(struct conn *c);
 /*
