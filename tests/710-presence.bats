@@ -369,6 +369,14 @@ transitions() {
 	run -0 sess-pub -q -u "$SESSD_URL" job '{"type":"run.start","run":"r1","lease":1}'
 	exited "$tailer" 0
 	[ "$(cat tail.jsonl)" = '{"type":"run.end","run":"r1","reason":"abandoned"}' ]
+	# So is one started by a plain Durable Streams append.
+	run -0 http body PUT /v1/stream/ds -H 'Content-Type: application/json'
+	[ "$output" = 201 ]
+	run -0 http body POST /v1/stream/ds -H 'Content-Type: application/json' \
+	    -d '{"type":"run.start","run":"d1","lease":1}'
+	[ "$output" = 204 ]
+	run -0 timeout 30 sess-sub -u "$SESSD_URL" -f -t run.end -C 1 -W 20 -P ds
+	[ "$output" = '{"type":"run.end","run":"d1","reason":"abandoned"}' ]
 	# An embedded writer's run is closed the same way.
 	sess-pub -q job '{"type":"run.start","run":"r2","lease":1}'
 	run -0 timeout 30 sess-sub -f -t run.end -o 2 -C 1 -W 20 -P job
