@@ -31,6 +31,7 @@
 #define TICK_MS 100                   /* sweep and run-lease checks */
 #define LOG_MAX 1000                  /* transitions per answer or poll */
 #define RUNS_MAX 64                   /* run leases closed per tick */
+#define QUIET_MS 5000                 /* after a failed sweep or close */
 #define BODY_MAX 65536 + 2048
 
 /* A live reader of transitions: an SSE response or a long-poll. */
@@ -48,6 +49,7 @@ static struct {
 	int64_t last;                 /* transitions pushed up to here */
 	lws_sorted_usec_list_t tick, renew;
 	int sweeping, ending, renewing; /* jobs in flight */
+	int64_t quiet_until;          /* after a failed write: wait */
 	struct pwatch *watchers;
 	int inited;
 } P;
@@ -400,12 +402,23 @@ presence_poll(void)
 }
 
 /* Timers: renew this sessd's rows, sweep, close runs. */
+/*
+ * A store that cannot be written (read-only, full) is not tried again
+ * for a while, so the log gets one line per failure, not ten a second.
+ */
+static void
+failed(const char *what, const struct sess_err *e)
+{
+	logx("%s: %s", what, e->msg);
+	P.quiet_until = sess_now() + (int64_t)QUIET_MS * 1000;
+}
+
 static void
 renew_done(struct job *j)
 {
 	P.renewing = 0;
 	if (j->rc != 0)
-		logx("presence: renewing: %s", j->err.msg);
+		failed("presence: renewing", &j->err);
 }
 
 static int
@@ -443,7 +456,7 @@ sweep_done(struct job *j)
 {
 	P.sweeping = 0;
 	if (j->rc != 0)
-		logx("presence: sweeping: %s", j->err.msg);
+		failed("presence: sweeping", &j->err);
 }
 
 static int
@@ -462,9 +475,10 @@ abandon_done(struct job *j)
 	struct pjob *p = j->arg;
 
 	P.ending--;
-	if (j->rc != 0)
+	if (j->rc != 0) {
 		logx("run %s of %s: %s", p->member, p->stream, j->err.msg);
-	else if (p->clean) {
+		P.quiet_until = sess_now() + (int64_t)QUIET_MS * 1000;
+	} else if (p->clean) {
 		if (sd->verbose)
 			logx("run %s of %s abandoned", p->member, p->stream);
 		sub_notify(p->stream);
@@ -491,6 +505,8 @@ tick(lws_sorted_usec_list_t *sul)
 	struct job *j;
 	int64_t now = sess_now(), next;
 
+	if (now < P.quiet_until)
+		goto out;
 	next = sess_presence_next_expiry(sd->rd, NULL);
 	if (!P.sweeping && next != 0 && next < now &&
 	    (j = job_new(J_FUNC, NULL)) != NULL) {
@@ -503,6 +519,7 @@ tick(lws_sorted_usec_list_t *sul)
 	if (P.ending == 0 && next != 0 && next < now &&
 	    sess_runs_expired(sd->rd, RUNS_MAX, abandon, NULL, &e) < 0)
 		logx("runs: %s", e.msg);
+out:
 	lws_sul_schedule(sd->ctx, 0, sul, tick, (lws_usec_t)TICK_MS * 1000);
 }
 
