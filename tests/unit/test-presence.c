@@ -168,6 +168,33 @@ runs(void)
 	ok(sess_run_abandon(st, "r", "r2", &e) == 0, "nothing to abandon");
 }
 
+/* Inside an open batch (sessd's writer) each write is a savepoint. */
+static void
+batched(void)
+{
+	struct sess_cursor c;
+	struct sess_err e;
+	int64_t last = sess_presence_last(st, &e);
+
+	ok(sess_batch_begin(st, &e) == 0, "a batch");
+	ok(sess_presence_set(st, "b", "m", "c", "enter", NULL, 60000000,
+	    NULL, &e) == 0, "enter in the batch");
+	ok(sess_presence_set(st, "b", "m", "c", "stay", NULL, 1, NULL, &e) ==
+	    SESS_EINVAL, "a failed write in the batch");
+	ok(sess_cursor_set(st, "k", "z", 9, &c, &e) == SESS_EINVAL,
+	    "another: %s", e.msg);
+	ok(sess_cursor_set(st, "k", "z", 1, &c, &e) == 0 && c.unread == 2,
+	    "a cursor in the batch");
+	ok(sess_batch_commit(st, &e) == 0, "commit");
+	ok(sess_presence_last(st, &e) == last + 1, "the enter is there");
+	ok(sess_cursor_get(st, "k", "z", &c, &e) == 0 && c.seq == 1,
+	    "the cursor is there");
+	ok(sess_batch_begin(st, &e) == 0 && sess_presence_set(st, "b", "m",
+	    "c", "leave", NULL, 0, NULL, &e) == 0, "a leave in a batch");
+	sess_batch_rollback(st);
+	ok(sess_presence_last(st, &e) == last + 1, "rolled back with it");
+}
+
 int
 main(void)
 {
@@ -181,6 +208,7 @@ main(void)
 	presence();
 	cursors();
 	runs();
+	batched();
 	sess_store_close(st);
 	return unit_done();
 }
