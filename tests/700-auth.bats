@@ -434,12 +434,14 @@ keyed() {
 		    2>/dev/null; then
 			continue
 		fi
+		rm -f ready # the background job truncates it only once it runs
 		sessd -1 -d "$SESS_DB" -l "$a" >ready 2>err 3>&- &
 		SESSD_PID=$!
 		wait_for 10 grep -q '^sessd: listening on http://' ready
 		sessd_stop
 	done
 	# --insecure: served, with a warning.
+	rm -f ready # the background job truncates it only once it runs
 	sessd -1 -d "$SESS_DB" -l 0.0.0.0:0 --insecure >ready 2>err 3>&- &
 	SESSD_PID=$!
 	wait_for 10 grep -q '^sessd: listening on http://0.0.0.0:' ready
@@ -451,6 +453,7 @@ keyed() {
 	sessd_stop
 	# With a key, any address.
 	run -0 sess-token -g k
+	rm -f ready # the background job truncates it only once it runs
 	sessd -1 -d "$SESS_DB" -l 0.0.0.0:0 -k k >ready 2>err 3>&- &
 	SESSD_PID=$!
 	wait_for 10 grep -q '^sessd: listening on http://0.0.0.0:' ready
