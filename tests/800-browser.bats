@@ -232,3 +232,7 @@ browser() {
 	[[ $output == *$'\n# fail 0\n'* ]]
 	[[ $output != *"not ok"* ]]
 }
+
+@test "browser: two tabs of one member show as one member, this tab marked" {
+	browser '^two tabs of one member'
+}

@@ -326,3 +326,27 @@ test("a page with ?token= follows a stream as the token's member", TEST,
     assert.equal(await page.locator("li.msg").count(), 0)
     await context.close()
   })
+
+test("two tabs of one member are one member with two connections", TEST,
+  async (t) => {
+    if (!presence) return t.skip("sessd does not track presence yet")
+    const s = name("tabs")
+    const a = await openPage(s, "gina")
+    // A second tab in the same browser (the same context).
+    const b = await a.context().newPage()
+    await b.goto(`${base}/?member=gina#${s}`, { timeout: WAIT })
+    await live(b)
+    for (const p of [a, b]) {
+      await p.waitForFunction(() => {
+        const li = document.querySelectorAll("#presence li[data-member]")
+        return li.length === 1 && li[0].classList.contains("me") &&
+          li[0].querySelector(".sub").textContent.startsWith(
+            "this tab + 1 more")
+      }, null, { timeout: WAIT })
+    }
+    await b.close()
+    await a.waitForFunction(() => document.querySelector(
+      '#presence li[data-member="gina"] .sub').textContent
+      .startsWith("this tab ·"), null, { timeout: WAIT })
+    await a.context().close()
+  })
