@@ -410,7 +410,7 @@ keyed() {
 		"$BATS_TEST_TMPDIR/sessd.log"
 	run -0 grep -c '"GET /v1/stream/chat/alice/1?offset=-1&token=\.\.\.&live=long-poll" 404' \
 		"$BATS_TEST_TMPDIR/sessd.log"
-	run -1 grep -F "${ALICE##*.}" "$BATS_TEST_TMPDIR/sessd.log"
+	run -1 grep -F -e "${ALICE##*.}" "$BATS_TEST_TMPDIR/sessd.log"
 }
 
 @test "sess-pub, sess-sub and sess-replay -u send SESS_TOKEN" {
