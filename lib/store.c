@@ -79,6 +79,53 @@ static const char *const schema[] = {
 	"  key TEXT NOT NULL,"
 	"  value TEXT NOT NULL,"
 	"  PRIMARY KEY (kind, key)) WITHOUT ROWID;",
+	/*
+	 * v3: presence and read cursors (the contract of issue 4).  Streams
+	 * are keyed by name here: people can be present before a stream
+	 * exists; runs by the stream's id.
+	 */
+	"CREATE TABLE presence (stream TEXT NOT NULL, member TEXT NOT NULL,"
+	"  conn TEXT NOT NULL, data TEXT, since INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL, holder TEXT,"
+	"  PRIMARY KEY (stream, member, conn));"
+	"CREATE INDEX presence_holder ON presence (holder);"
+	"CREATE TABLE presence_log (seq INTEGER PRIMARY KEY,"
+	"  stream TEXT NOT NULL, time INTEGER NOT NULL, member TEXT NOT NULL,"
+	"  conn TEXT NOT NULL, event TEXT NOT NULL, data TEXT, reason TEXT,"
+	"  first INTEGER NOT NULL DEFAULT 0, last INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX presence_log_stream ON presence_log (stream, seq);"
+	"CREATE TABLE cursors (stream TEXT NOT NULL, member TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL, time INTEGER NOT NULL,"
+	"  PRIMARY KEY (stream, member));"
+	"CREATE TABLE runs (stream INTEGER NOT NULL, run TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL, PRIMARY KEY (stream, run));",
+	/*
+	 * v4: notifications (notify.c).  notify_channels says how each
+	 * member is reached; notify_scan is how far each stream's events
+	 * were turned into outbox rows; notify_outbox holds one row per
+	 * (event, recipient, channel), channel 0 for a row that reaches
+	 * nobody (an unknown member, a malformed notify field).  A row is
+	 * pending until it is sent, skipped or failed; a worker leases it
+	 * (lease, holder) while it sends.  notify_keys keeps the webhook
+	 * signing secret and the VAPID key pair.
+	 */
+	"CREATE TABLE notify_channels (id INTEGER PRIMARY KEY,"
+	"  member TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL,"
+	"  created INTEGER NOT NULL, UNIQUE (member, kind, target));"
+	"CREATE TABLE notify_scan (stream INTEGER PRIMARY KEY,"
+	"  seq INTEGER NOT NULL);"
+	"CREATE TABLE notify_outbox (id INTEGER PRIMARY KEY,"
+	"  stream TEXT NOT NULL, seq INTEGER NOT NULL, member TEXT NOT NULL,"
+	"  channel INTEGER NOT NULL, kind TEXT, target TEXT,"
+	"  note TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL,"
+	"  lease INTEGER, holder TEXT, last_error TEXT,"
+	"  created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+	"  UNIQUE (stream, seq, member, channel));"
+	"CREATE INDEX notify_outbox_due ON notify_outbox (next_try)"
+	"  WHERE state = 'pending';"
+	"CREATE TABLE notify_keys (name TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
