@@ -258,7 +258,7 @@ key(struct sess_store *st, const char *name, char *(*make)(void))
 	struct sess_err e;
 	char *v;
 
-	if (sess_notify_key(st, name, make, &v, &e) != 0)
+	if (sess_notify_key(st, 1, name, make, &v, &e) != 0)
 		tool_die(&e);
 	return v;
 }
@@ -299,7 +299,8 @@ channel(struct sess_store *st, int add, const char *member, int argc,
 	if (argc != 2)
 		usage(stderr);
 	if (add)
-		rc = sess_notify_channel_add(st, member, argv[0], argv[1], &e);
+		rc = sess_notify_channel_add(st, 1, member, argv[0], argv[1],
+		    &e);
 	else
 		rc = sess_notify_channel_del(st, 1, 0, member, argv[0], argv[1],
 		    &e);

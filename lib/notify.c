@@ -1115,7 +1115,7 @@ sess_notify_channel_check(const char *kind, const char *target, char **canon,
 }
 
 int
-sess_notify_channel_add(struct sess_store *st, const char *member,
+sess_notify_channel_add(struct sess_store *st, int own_tx, const char *member,
     const char *kind, const char *target, struct sess_err *e)
 {
 	sqlite3_stmt *s;
@@ -1139,7 +1139,7 @@ sess_notify_channel_add(struct sess_store *st, const char *member,
 	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, canon, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, sess_now());
-	if ((rc = sess_tx_begin(st, e)) != 0) {
+	if (own_tx && (rc = sess_tx_begin(st, e)) != 0) {
 		sqlite3_finalize(s);
 		free(canon);
 		return rc;
@@ -1149,11 +1149,12 @@ sess_notify_channel_add(struct sess_store *st, const char *member,
 	free(canon);
 	if (rc != SQLITE_DONE) {
 		rc = sess_dberr(st, rc, "register", e);
-		sess_tx_rollback(st);
+		if (own_tx)
+			sess_tx_rollback(st);
 		return rc;
 	}
 	rc = sqlite3_changes(st->db);
-	if (sess_tx_commit(st, e) != 0)
+	if (own_tx && sess_tx_commit(st, e) != 0)
 		return e ? e->code : SESS_EIO;
 	return rc;
 }
@@ -1210,7 +1211,7 @@ sess_notify_channel_del(struct sess_store *st, int own_tx, int64_t id,
 }
 
 int
-sess_notify_key(struct sess_store *st, const char *name,
+sess_notify_key(struct sess_store *st, int own_tx, const char *name,
     char *(*make)(void), char **out, struct sess_err *e)
 {
 	sqlite3_stmt *s;
@@ -1218,7 +1219,7 @@ sess_notify_key(struct sess_store *st, const char *name,
 	int rc;
 
 	*out = NULL;
-	if ((rc = sess_tx_begin(st, e)) != 0)
+	if (own_tx && (rc = sess_tx_begin(st, e)) != 0)
 		return rc;
 	rc = sqlite3_prepare_v2(st->db, "SELECT value FROM notify_keys "
 	    "WHERE name = ?1", -1, &s, NULL);
@@ -1236,6 +1237,11 @@ sess_notify_key(struct sess_store *st, const char *name,
 	}
 	if (v == NULL) {
 		/* Generated on first use, under the write lock: one wins. */
+		if (make == NULL) {
+			rc = sess_err_set(e, SESS_ENOENT, "no %s key yet",
+			    name);
+			goto fail;
+		}
 		if ((v = make()) == NULL) {
 			rc = sess_err_set(e, SESS_EIO, "cannot generate the "
 			    "%s key", name);
@@ -1256,7 +1262,7 @@ sess_notify_key(struct sess_store *st, const char *name,
 			goto fail;
 		}
 	}
-	if ((rc = sess_tx_commit(st, e)) != 0) {
+	if (own_tx && (rc = sess_tx_commit(st, e)) != 0) {
 		free(v);
 		return rc;
 	}
@@ -1264,6 +1270,7 @@ sess_notify_key(struct sess_store *st, const char *name,
 	return 0;
 fail:
 	free(v);
-	sess_tx_rollback(st);
+	if (own_tx)
+		sess_tx_rollback(st);
 	return rc;
 }

@@ -7,6 +7,7 @@
 # and cursors tables (schema v3), written here with sqlite3.
 
 load common
+load sessd
 
 notify_dir="$BATS_TEST_DIRNAME/notify"
 
@@ -34,6 +35,7 @@ setup() {
 
 teardown() {
 	local p
+	sessd_stop
 	for p in $RECV_PID $SMTP_PID; do
 		kill -TERM "$p" 2>/dev/null || :
 		timeout 10 tail --pid="$p" -f /dev/null || kill -9 "$p" 2>/dev/null || :
@@ -610,4 +612,70 @@ print("repeats:", d)'
 	[ "$st" = 0 ]
 	once_each /ok/bob 2
 	[ "$(tail -1 follow.err)" = "sess-notify: 2 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+}
+
+@test "sessd: GET /v1/push/vapid serves the store's VAPID public key" {
+	sessd_start
+	run -0 http vapid.json GET /v1/push/vapid
+	[ "$output" = 200 ]
+	[ "$(jget vapid.json publicKey)" = "$(jget keys.json vapid_public_key)" ]
+	run -0 http out PUT /v1/push/vapid
+	[ "$output" = 405 ]
+	[ "$(cat out)" = '{"error":{"code":"METHOD_NOT_ALLOWED","message":"PUT is not served on /v1/push/vapid"}}' ]
+	run -0 http out GET /v1/push/other
+	[ "$output" = 404 ]
+}
+
+@test "sessd: GET /v1/push/vapid makes the key pair on first use" {
+	rm -f "$SESS_DB" "$SESS_DB"-*
+	sess-pub chat/1 '{"a":1}' >/dev/null
+	sessd_start
+	run -0 http vapid.json GET /v1/push/vapid
+	[ "$output" = 200 ]
+	run -0 http again.json GET /v1/push/vapid
+	run -0 cmp vapid.json again.json
+	sess-notify -k >keys.json
+	[ "$(jget vapid.json publicKey)" = "$(jget keys.json vapid_public_key)" ]
+}
+
+@test "sessd: POST /v1/push/subscriptions registers; sess-notify delivers to it" {
+	receiver_start
+	sessd_start
+	# What a browser's subscription.toJSON() gives.
+	printf '%s' "$SUBSCRIPTION" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+s["expirationTime"] = None
+print(json.dumps(s))' >sub.json
+	run -0 http out POST '/v1/push/subscriptions?member=bob' --data-binary @sub.json
+	[ "$output" = 201 ]
+	[ "$(cat out)" = '{"member":"bob","kind":"webpush","created":true}' ]
+	run -0 http out POST '/v1/push/subscriptions?member=bob' --data-binary @sub.json
+	[ "$output" = 200 ]
+	[ "$(cat out)" = '{"member":"bob","kind":"webpush","created":false}' ]
+	[ "$(q "SELECT member, kind FROM notify_channels")" = "bob|webpush" ]
+	notify chat/1 bob
+	run --separate-stderr -0 sess-notify
+	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	[ "$(jget rec.jsonl vapid)" = ok ]
+	[ "$(jget rec.jsonl push.title)" = "Run finished" ]
+}
+
+@test "sessd: a bad PushSubscription is 400 with the reason" {
+	sessd_start
+	run -0 http out POST '/v1/push/subscriptions?member=bob' --data-binary '{"endpoint":"https://p.example.test/1"}'
+	[ "$output" = 400 ]
+	[ "$(cat out)" = '{"error":{"code":"BAD_SUBSCRIPTION","message":"webpush: \"keys\" must have \"p256dh\" and \"auth\""}}' ]
+	run -0 http out POST '/v1/push/subscriptions?member=bob' --data-binary '{"endpoint":"https://p.example.test/1","keys":{"p256dh":"!!","auth":"tBHItJI5svbpez7KI4CCXg"}}'
+	[ "$output" = 400 ]
+	[ "$(cat out)" = '{"error":{"code":"BAD_SUBSCRIPTION","message":"webpush: \"p256dh\" must be a P-256 public key in base64url (65 bytes)"}}' ]
+	run -0 http out POST '/v1/push/subscriptions?member=bob' --data-binary 'nope'
+	[ "$output" = 400 ]
+	[[ $(cat out) == '{"error":{"code":"BAD_SUBSCRIPTION","message":"body is not JSON: '* ]]
+	run -0 http out POST '/v1/push/subscriptions' --data-binary '{"endpoint":"https://p.example.test/1"}'
+	[ "$output" = 400 ]
+	[ "$(cat out)" = '{"error":{"code":"BAD_REQUEST","message":"say whose subscription it is: ?member=NAME"}}' ]
+	run -0 http out GET '/v1/push/subscriptions'
+	[ "$output" = 405 ]
+	[ "$(q 'SELECT count(*) FROM notify_channels')" = 0 ]
 }

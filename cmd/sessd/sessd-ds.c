@@ -1032,6 +1032,8 @@ dispatch(struct conn *c)
 	if (r->method == M_OPTIONS)
 		return options(c);
 	if (strncmp(path, PREFIX, PREFIX_LEN) != 0) {
+		if (strncmp(path, "/v1/push/", 9) == 0)
+			return push_route(c, path, qs);
 		if (ext_route(c, path, qs) == 0)
 			return 0;
 		if (qs != NULL)
