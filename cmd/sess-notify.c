@@ -477,8 +477,12 @@ main(int argc, char **argv)
 	r.last_flush = sess_now();
 	drained = 0;
 	for (;;) {
-		/* Refill when half the slots are free: claims come in batches. */
-		if (!stopping && !drained && r.inflight <= r.conc / 2) {
+		/*
+		 * Refill once an eighth of the slots is free: claims come in
+		 * batches (one transaction each), yet the slots stay busy.
+		 */
+		if (!stopping && !drained &&
+		    r.inflight <= r.conc - (r.conc + 7) / 8) {
 			if (claim(&r) == 0)
 				drained = 1;
 			if (r.dry)
