@@ -309,11 +309,10 @@ channel(struct sess_store *st, int add, const char *member, int argc,
 	return tool_finish(0);
 }
 
+/* v, if it is set and not empty, else def. */
 static const char *
-env(const char *name, const char *def)
+env(const char *v, const char *def)
 {
-	const char *v = getenv(name);
-
 	return v != NULL && *v != '\0' ? v : def;
 }
 
@@ -444,12 +443,14 @@ main(int argc, char **argv)
 	snprintf(from, sizeof(from), "sess@%s", host);
 	r.sc.secret = secret;
 	r.sc.vapid = vapid;
-	r.sc.vapid_subject = env("SESS_VAPID_SUBJECT", "mailto:sess@localhost");
+	r.sc.vapid_subject = env(getenv("SESS_VAPID_SUBJECT"),
+	    "mailto:sess@localhost");
 	r.sc.push_ttl = 86400;
-	r.sc.smtp_url = env("SESS_SMTP_URL", NULL);
-	r.sc.smtp_from = env("SESS_SMTP_FROM", from);
-	r.sc.smtp_starttls = strcmp(env("SESS_SMTP_STARTTLS", "0"), "0") != 0;
-	r.sc.link_base = env("SESS_LINK_URL", NULL);
+	r.sc.smtp_url = env(getenv("SESS_SMTP_URL"), NULL);
+	r.sc.smtp_from = env(getenv("SESS_SMTP_FROM"), from);
+	r.sc.smtp_starttls = strcmp(env(getenv("SESS_SMTP_STARTTLS"), "0"),
+	    "0") != 0;
+	r.sc.link_base = env(getenv("SESS_LINK_URL"), NULL);
 	r.sc.timeout_ms = (long)timeout * 1000;
 	if (strchr(r.sc.smtp_from, '\r') || strchr(r.sc.smtp_from, '\n'))
 		errx(EXIT_USAGE, "SESS_SMTP_FROM: CR or LF in an address");

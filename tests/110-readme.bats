@@ -23,6 +23,7 @@ examples() {
 	[[ $output == *"1 2 3 4 5 6 7 8"* ]]
 	[[ $output == *'"data":{"n":4}'* ]]
 	[[ $output == *consistent* ]]
+	[[ $output == *'{"type":"notify.sent","offset":"0000000000000001","member":"bob","channel":"stdout","attempts":1}'* ]]
 	run -0 grep -c '"n":' seen.jsonl
 	[ "$output" = 3 ]
 }
