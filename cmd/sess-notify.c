@@ -451,6 +451,7 @@ main(int argc, char **argv)
 	r.sc.smtp_starttls = strcmp(env(getenv("SESS_SMTP_STARTTLS"), "0"),
 	    "0") != 0;
 	r.sc.link_base = env(getenv("SESS_LINK_URL"), NULL);
+	r.sc.cainfo = env(getenv("SESS_CA_FILE"), NULL);
 	r.sc.timeout_ms = (long)timeout * 1000;
 	if (strchr(r.sc.smtp_from, '\r') || strchr(r.sc.smtp_from, '\n'))
 		errx(EXIT_USAGE, "SESS_SMTP_FROM: CR or LF in an address");

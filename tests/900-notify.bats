@@ -26,7 +26,7 @@ setup_file() {
 setup() {
 	common_setup
 	unset SESS_SMTP_URL SESS_SMTP_FROM SESS_SMTP_STARTTLS SESS_LINK_URL \
-		SESS_VAPID_SUBJECT
+		SESS_VAPID_SUBJECT SESS_CA_FILE
 	RECV_PID= SMTP_PID=
 	# The store exists, migrated, before any test writes rows to it.
 	sess-notify -k >keys.json
@@ -379,6 +379,28 @@ https://example.test/r/1" ]
 	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	[ "$(lines mail.jsonl)" = 1 ]
 	[ "$(q "SELECT state, attempts FROM notify_outbox")" = "sent|2" ]
+}
+
+@test "email: STARTTLS when configured, verified against SESS_CA_FILE" {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 2>/dev/null
+	smtp_start --starttls cert.pem key.pem
+	run -0 sess-notify -r bob email bob@example.test
+	notify chat/1 bob
+	# Without STARTTLS the server refuses the mail: 530, a permanent no.
+	run --separate-stderr -0 sess-notify
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 1 failed, 0 retrying, 0 waiting" ]
+	[[ $(q "SELECT last_error FROM notify_outbox") == *"reply 530" ]]
+	notify chat/1 bob
+	# With it, but an unknown certificate: a TLS failure, retried.
+	SESS_SMTP_STARTTLS=1 run --separate-stderr -0 sess-notify
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 1 retrying, 0 waiting" ]
+	q "UPDATE notify_outbox SET next_try = 0 WHERE state = 'pending'"
+	SESS_SMTP_STARTTLS=1 SESS_CA_FILE=cert.pem run --separate-stderr -0 sess-notify
+	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	[ "$(lines mail.jsonl)" = 1 ]
+	[ "$(jget mail.jsonl tls)" = true ]
 }
 
 @test "email: a 5xx refusal fails at once with the server's answer" {

@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """smtp-sink.py: a small SMTP server for the sess-notify tests, on loopback.
 
-    smtp-sink.py RECORDFILE [--drop-first] [--reject]
+    smtp-sink.py RECORDFILE [--drop-first] [--reject] [--starttls CERT KEY]
 
 Prints {"port": N} once listening.  Each accepted message is one JSON line
 in RECORDFILE: {"mail_from", "rcpt", "data"} (data with the dot-stuffing
 undone).  --drop-first closes the connection in the middle of the first
 message's DATA, without an answer; --reject refuses every recipient with
-550.  Ends on SIGTERM.
+550.  --starttls offers STARTTLS with that certificate and refuses MAIL
+before it (530); records then say "tls": true.  Ends on SIGTERM.
 """
 import asyncio
 import json
 import signal
+import ssl
 import sys
 
 
@@ -20,12 +22,17 @@ def main():
     drop_first = "--drop-first" in sys.argv
     reject = "--reject" in sys.argv
     state = {"dropped": False}
+    tls_ctx = None
+    if "--starttls" in sys.argv:
+        i = sys.argv.index("--starttls")
+        tls_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_ctx.load_cert_chain(sys.argv[i + 1], sys.argv[i + 2])
 
     async def session(reader, writer):
         def send(line):
             writer.write((line + "\r\n").encode())
 
-        mail_from, rcpt = None, []
+        mail_from, rcpt, tls = None, [], False
         send("220 sink ESMTP")
         await writer.drain()
         while True:
@@ -36,7 +43,17 @@ def main():
             verb = cmd[:4].upper()
             if verb in ("EHLO", "HELO"):
                 send("250-sink")
+                if tls_ctx is not None and not tls:
+                    send("250-STARTTLS")
                 send("250 8BITMIME")
+            elif verb == "STAR" and tls_ctx is not None and not tls:
+                send("220 go ahead")
+                await writer.drain()
+                await writer.start_tls(tls_ctx)
+                tls = True
+                continue
+            elif verb == "MAIL" and tls_ctx is not None and not tls:
+                send("530 must issue a STARTTLS command first")
             elif verb == "MAIL":
                 mail_from, rcpt = cmd[10:].strip(), []
                 send("250 ok")
@@ -65,7 +82,7 @@ def main():
                         return
                 with open(record, "a") as f:
                     f.write(json.dumps({
-                        "mail_from": mail_from, "rcpt": rcpt,
+                        "mail_from": mail_from, "rcpt": rcpt, "tls": tls,
                         "data": b"".join(lines).decode("utf-8", "replace"),
                     }) + "\n")
                 send("250 queued")
