@@ -12,7 +12,6 @@
 #include "tool.h"
 
 #define FLUSH_AT 256
-#define FLUSH_US 50000
 #define FOLLOW_MS 1000
 #define RECLAIM_US (60 * 1000000LL)
 
@@ -66,7 +65,6 @@ struct run {
 	struct sess_watch *watch;
 	struct sess_note *done;
 	size_t ndone, inflight, conc;
-	int64_t last_flush;
 	int verbose, dry, follow;
 	struct counts c;
 };
@@ -139,7 +137,6 @@ flush(struct run *r)
 		sess_note_free(no);
 	}
 	r->ndone = 0;
-	r->last_flush = sess_now();
 }
 
 static void
@@ -286,6 +283,7 @@ keys(struct sess_store *st)
 	free(secret);
 	free(vapid);
 	free(pub);
+	sess_store_close(st);
 	return tool_finish(0);
 }
 
@@ -304,6 +302,7 @@ channel(struct sess_store *st, int add, const char *member, int argc,
 	else
 		rc = sess_notify_channel_del(st, 1, 0, member, argv[0], argv[1],
 		    &e);
+	sess_store_close(st);
 	if (rc < 0)
 		tool_die(&e);
 	return tool_finish(0);
@@ -476,7 +475,6 @@ main(int argc, char **argv)
 	if (!r.dry && sess_notify_reclaim(r.n, &e) < 0)
 		tool_die(&e);
 	last_reclaim = sess_now();
-	r.last_flush = sess_now();
 	drained = 0;
 	for (;;) {
 		/*
@@ -492,8 +490,13 @@ main(int argc, char **argv)
 		}
 		curl_multi_perform(r.multi, &running);
 		reap(&r);
-		if (r.ndone > 0 && (r.inflight == 0 ||
-		    sess_now() - r.last_flush > FLUSH_US)) {
+		/*
+		 * What the providers accepted is recorded at once, in one
+		 * transaction per round: a kill between a provider's answer
+		 * and this commit is the only way a send can be repeated,
+		 * and the window stays that short.
+		 */
+		if (r.ndone > 0) {
 			flush(&r);
 			drained = 0;
 		}
