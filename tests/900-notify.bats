@@ -636,6 +636,27 @@ print("repeats:", d)'
 	[ "$(tail -1 follow.err)" = "sess-notify: 2 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 }
 
+@test "follow: -f sends once a recipient who just left is away for the grace" {
+	receiver_start
+	run -0 sess-notify -r bob webhook "$RECV/ok/bob"
+	q "INSERT INTO presence_log (stream, time, member, conn, event, reason, last) VALUES ('chat/1', $(now_us), 'bob', 'c1', 'leave', 'explicit', 1)"
+	notify chat/1 bob
+	sess-notify -f -g 2 -v 2>follow.err &
+	local pid=$!
+	# First it waits: bob left less than 2 s ago.
+	wait_for 10 grep -q "sess-notify: wait chat/1 0000000000000001 bob webhook" follow.err
+	[ "$(accepted /ok/bob)" = 0 ]
+	# Then, with no event to wake it, it sends when the grace is over.
+	wait_for 10 accepted_n /ok/bob 1
+	kill -TERM "$pid"
+	local st=0
+	wait "$pid" || st=$?
+	[ "$st" = 0 ]
+	once_each /ok/bob 1
+	run -0 q "SELECT time FROM events WHERE data LIKE '%notify.sent%'"
+	[ "$output" -ge "$(q "SELECT time + 2000000 FROM presence_log")" ]
+}
+
 @test "sessd: GET /v1/push/vapid serves the store's VAPID public key" {
 	sessd_start
 	run -0 http vapid.json GET /v1/push/vapid
