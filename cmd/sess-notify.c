@@ -12,6 +12,7 @@
 #include "tool.h"
 
 #define FLUSH_AT 256
+#define DRY_MAX 100000
 #define FOLLOW_MS 1000
 #define RECLAIM_US (60 * 1000000LL)
 
@@ -227,7 +228,7 @@ claim(struct run *r)
 {
 	struct sess_note *notes;
 	struct sess_err e;
-	size_t want = r->dry ? (size_t)1 << 20 : r->conc - r->inflight, n, i;
+	size_t want = r->dry ? DRY_MAX : r->conc - r->inflight, n, i;
 
 	if ((notes = calloc(want, sizeof(*notes))) == NULL)
 		err(EXIT_TEMP, "out of memory");
@@ -455,6 +456,8 @@ main(int argc, char **argv)
 	if (strchr(r.sc.smtp_from, '\r') || strchr(r.sc.smtp_from, '\n'))
 		errx(EXIT_USAGE, "SESS_SMTP_FROM: CR or LF in an address");
 
+	/* A lease outlives the longest send, so no one else takes it. */
+	cfg.lease = (2 * timeout + 60) * 1000000;
 	cfg.stdout_kind = oflag || r.dry;
 	cfg.dry = r.dry;
 	cfg.report = on_report;

@@ -147,6 +147,8 @@ sess_notify_open(struct sess_store *st, const struct sess_notify_cfg *cfg,
 		n->cfg.max_tries = 8;
 	if (n->cfg.backoff <= 0)
 		n->cfg.backoff = 1000000;
+	if (n->cfg.lease <= 0)
+		n->cfg.lease = LEASE_US;
 	host_name(host, sizeof(host));
 	/*
 	 * The holder names this process so that a rerun on the same host
@@ -849,7 +851,7 @@ sess_notify_claim(struct sess_notify *n, size_t max, struct sess_note *out,
 		}
 		sqlite3_bind_int64(s, 1, no->id);
 		sqlite3_bind_text(s, 2, n->holder, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, now + LEASE_US);
+		sqlite3_bind_int64(s, 3, now + n->cfg.lease);
 		sqlite3_bind_int64(s, 4, now);
 		rc = sqlite3_step(s);
 		sqlite3_reset(s);

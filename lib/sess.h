@@ -532,6 +532,7 @@ struct sess_notify_cfg {
 	int64_t grace;       /* microseconds; < 0 for the default, 30 s */
 	int max_tries;       /* attempts before failing; 0: 8 */
 	int64_t backoff;     /* first retry delay, microseconds; 0: 1 s */
+	int64_t lease;       /* how long a claim holds, us; 0: 2 minutes */
 	int stdout_kind;     /* also claim rows of the stdout channel */
 	int dry;             /* roll back every change, report only */
 	/* Called with one JSON line per decision (skip, wait, send, fail). */
