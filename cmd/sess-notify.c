@@ -435,8 +435,11 @@ main(int argc, char **argv)
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		errx(EXIT_TEMP, "cannot initialise libcurl");
-	secret = key(r.st, "webhook-secret", make_secret);
-	vapid = key(r.st, "vapid", sess_push_vapid_new);
+	/* A dry run sends nothing and must not make keys either. */
+	if (!r.dry) {
+		secret = key(r.st, "webhook-secret", make_secret);
+		vapid = key(r.st, "vapid", sess_push_vapid_new);
+	}
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';

@@ -551,6 +551,13 @@ carol|failed|1|HTTP 400: status 400" ]
 	run -0 cmp before.sql after.sql
 	run --separate-stderr -2 sess-notify -n -f
 	[ "$stderr" = "sess-notify: -n is a single pass that sends nothing: not with -f or -o" ]
+	# Not even the keys are made by a dry run on a new store.
+	rm -f "$SESS_DB" "$SESS_DB"-*
+	notify chat/1 bob
+	sqlite3 "$SESS_DB" .dump >before.sql
+	run --separate-stderr -0 sess-notify -n
+	sqlite3 "$SESS_DB" .dump >after.sql
+	run -0 cmp before.sql after.sql
 }
 
 @test "two processes started together deliver 1,000 notifications exactly once" {
