@@ -370,7 +370,8 @@ https://example.test/r/1" ]
 	smtp_start --drop-first
 	run -0 sess-notify -r bob email bob@example.test
 	notify chat/1 bob
-	run --separate-stderr -0 sess-notify -b 1
+	# A minute's backoff: the retry is not due in this pass.
+	run --separate-stderr -0 sess-notify -b 60000
 	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 1 retrying, 0 waiting" ]
 	[ "$(lines mail.jsonl)" = 0 ]
 	[[ $(q "SELECT last_error FROM notify_outbox") == "smtp: "* ]]
