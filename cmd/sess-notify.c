@@ -362,14 +362,13 @@ main(int argc, char **argv)
 	const char *db = NULL, *member = NULL;
 	struct run r = { .conc = 256 };
 	struct sess_err e;
-	int c, op = 0, oflag = 0, drained, running;
+	int c, op = 0, oflag = 0, drained, running, closed;
 	long long timeout = 30;
 	char *secret = NULL, *vapid = NULL, from[300], host[256];
 	int64_t last_reclaim;
 	struct sigaction sa;
 
-	if (tool_init() != 0)
-		errx(EXIT_TEMP, "stdout is closed");
+	closed = tool_init() != 0;
 	while ((c = getopt_long(argc, argv, "b:c:d:fg:hkm:nor:t:vx:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
@@ -427,6 +426,9 @@ main(int argc, char **argv)
 	if (r.dry && (r.follow || oflag))
 		errx(EXIT_USAGE, "-n is a single pass that sends nothing: not "
 		    "with -f or -o");
+	/* Only what prints needs a standard output. */
+	if (closed && (oflag || r.dry || op == 'k'))
+		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
 	r.st = tool_open(tool_db(db), tool_sync(NULL));
 	if (op == 'k')
 		return keys(r.st);

@@ -537,6 +537,23 @@ carol|failed|1|HTTP 400: status 400" ]
 	[ "$(state_count sent)" = 1 ]
 }
 
+@test "stdout: a write error leaves the notification to the next pass" {
+	run -0 sess-notify -r bob stdout -
+	notify chat/1 bob
+	run --separate-stderr -111 bash -c 'exec sess-notify -o >&-'
+	[ "$stderr" = "sess-notify: stdout: Bad file descriptor" ]
+	run --separate-stderr -111 bash -c 'exec sess-notify -o >/dev/full'
+	[[ $stderr == "sess-notify: stdout: No space left on device" ]]
+	[ "$(state_count sent)" = 0 ]
+	# The dead pass's lease is taken back at once; the line comes once.
+	run --separate-stderr -0 sess-notify -o
+	[ "$(wc -l <<<"$output")" = 1 ]
+	[[ $output == *'"member":"bob","channel":"stdout"'* ]]
+	[ "$(q "SELECT state, attempts FROM notify_outbox")" = "sent|2" ]
+	# Without -o a pass needs no standard output.
+	run -0 bash -c 'exec sess-notify >&-'
+}
+
 @test "dry run: -n prints what it would do and changes nothing" {
 	run -0 sess-notify -r bob stdout -
 	notify chat/1 bob nobody
