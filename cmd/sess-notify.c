@@ -353,6 +353,12 @@ wait_some(struct run *r, int idle)
 	curl_multi_poll(r->multi, wfd, (unsigned)nfd, ms, NULL);
 	if (nfd && wfd[0].revents)
 		sess_watch_drain(r->watch);
+	/*
+	 * New events may have come: every commit touches the wake file,
+	 * and an idle follower looks once a second in any case.
+	 */
+	if (idle || (nfd && wfd[0].revents))
+		sess_notify_rescan(r->n);
 }
 
 int

@@ -76,6 +76,7 @@ struct sess_notify {
 	char holder[128];
 	sqlite3_stmt *q[Q_MAX];
 	uint64_t rng;
+	int rescan;               /* scan for new events at the next claim */
 };
 
 static sqlite3_stmt *
@@ -158,6 +159,7 @@ sess_notify_open(struct sess_store *st, const struct sess_notify_cfg *cfg,
 	snprintf(n->holder, sizeof(n->holder), "%s:%ld:%lld", host,
 	    (long)getpid(), proc_start((long)getpid()));
 	n->rng = (uint64_t)sess_now() ^ ((uint64_t)getpid() << 32);
+	n->rescan = 1;
 	return n;
 }
 
@@ -777,7 +779,8 @@ sess_notify_claim(struct sess_notify *n, size_t max, struct sess_note *out,
 	*nout = 0;
 	if ((rc = sess_tx_begin(n->st, e)) != 0)
 		return rc;
-	if ((rc = scan(n, &changed, e)) != 0)
+	/* The scan looks at every stream: once per wake-up is enough. */
+	if (n->rescan && (rc = scan(n, &changed, e)) != 0)
 		goto fail;
 	now = sess_now();
 	if ((c = calloc(max ? max : 1, sizeof(*c))) == NULL) {
@@ -872,9 +875,12 @@ sess_notify_claim(struct sess_notify *n, size_t max, struct sess_note *out,
 	 */
 	if (n->cfg.dry || (!changed && nc == 0)) {
 		sess_tx_rollback(n->st);
+		n->rescan = 0;
 		return 0;
 	}
-	if ((rc = sess_tx_commit(n->st, e)) != 0) {
+	if ((rc = sess_tx_commit(n->st, e)) == 0)
+		n->rescan = 0;
+	else {
 		for (i = 0; i < *nout; i++)
 			sess_note_free(&out[i]);
 		*nout = 0;
@@ -983,6 +989,12 @@ sess_notify_finish(struct sess_notify *n, struct sess_note *notes, size_t nn,
 fail:
 	sess_tx_rollback(n->st);
 	return rc;
+}
+
+void
+sess_notify_rescan(struct sess_notify *n)
+{
+	n->rescan = 1;
 }
 
 int

@@ -567,9 +567,15 @@ const char *sess_notify_holder(const struct sess_notify *n);
  */
 int sess_notify_reclaim(struct sess_notify *n, struct sess_err *e);
 /*
- * In one transaction: scans new events, applies the away rule to up to
- * max due rows, records skips and waits, and leases the rest, which are
- * put in out[0..*nout).  With cfg->dry it rolls everything back.
+ * Makes the next claim scan the streams for new events again, as the
+ * first one does (after the store changed).
+ */
+void sess_notify_rescan(struct sess_notify *n);
+/*
+ * In one transaction: scans new events (the first time and after
+ * sess_notify_rescan()), applies the away rule to up to max due rows,
+ * records skips and waits, and leases the rest, which are put in
+ * out[0..*nout).  With cfg->dry it rolls everything back.
  */
 int sess_notify_claim(struct sess_notify *n, size_t max,
     struct sess_note *out, size_t *nout, struct sess_err *e);
