@@ -119,22 +119,22 @@ flush(struct run *r)
 		const char *what = "sent";
 
 		if (no->lost)
-			what = "lost its lease:";
+			what = "lost its lease";
 		else if (no->result == SESS_NOTE_SENT)
 			r->c.sent++;
 		else if (no->next_try > 0) {
-			what = "will retry:";
+			what = "will retry";
 			r->c.retrying++;
 		} else {
-			what = "failed:";
+			what = "failed";
 			r->c.failed++;
 		}
 		if (r->verbose)
 			fprintf(stderr, "sess-notify: %s %s %016lld %s %s "
-			    "attempt %d: %s%s\n", no->kind, no->stream,
+			    "attempt %d: %s%s%s\n", no->kind, no->stream,
 			    (long long)no->seq, no->member, no->target,
-			    no->attempts, what, no->result == SESS_NOTE_SENT ?
-			    "" : no->error);
+			    no->attempts, what, no->error[0] ? ": " : "",
+			    no->error);
 		sess_note_free(no);
 	}
 	r->ndone = 0;

@@ -201,8 +201,9 @@ state_count() {
 	receiver_start
 	run -0 sess-notify -r bob webhook "$RECV/ok/bob"
 	notify chat/run-1 bob
-	run --separate-stderr -0 sess-notify
-	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	run --separate-stderr -0 sess-notify -v
+	[ "$stderr" = "sess-notify: webhook chat/run-1 0000000000000001 bob $RECV/ok/bob attempt 1: sent
+sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	once_each /ok/bob 1
 	jget rec.jsonl body >body.json
 	[ "$(jget body.json stream)" = chat/run-1 ]
@@ -425,8 +426,9 @@ https://example.test/r/1" ]
 	receiver_start
 	run -0 sess-notify -r bob webhook "$RECV/status/500/bob"
 	notify chat/1 bob
-	run --separate-stderr -0 sess-notify -b 60000 -m 3
-	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 1 retrying, 0 waiting" ]
+	run --separate-stderr -0 sess-notify -v -b 60000 -m 3
+	[ "$stderr" = "sess-notify: webhook chat/1 0000000000000001 bob $RECV/status/500/bob attempt 1: will retry: HTTP 500: status 500
+sess-notify: 0 sent, 0 skipped, 0 failed, 1 retrying, 0 waiting" ]
 	# The first retry is due between half and all of the backoff.
 	run -0 q "SELECT next_try - updated BETWEEN 30000000 AND 60000000 FROM notify_outbox"
 	[ "$output" = 1 ]
