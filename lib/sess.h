@@ -74,7 +74,8 @@ struct sess_wsframe {
 /*
  * Parses the head of a client's frame at p[0..n): 1 with f filled, 0 if
  * more bytes are needed, SESS_EINVAL (f->close says which close code)
- * if the frame breaks the protocol or its payload is over max bytes.
+ * if the frame breaks the protocol or its payload is over max bytes (then
+ * f->head + f->len is the frame's size, for draining it).
  */
 int sess_wsframe_parse(const unsigned char *p, size_t n, uint64_t max,
     struct sess_wsframe *f, struct sess_err *e);
