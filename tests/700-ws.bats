@@ -1,0 +1,645 @@
+#!/usr/bin/env bats
+# 700-ws: sessd's WebSocket protocol at /v1/ws (sess-ws(7)), driven by a
+# scripted client on the `ws` npm package (tests/node/ws-client.mjs)
+# against a real sessd: attach, detach, events with offsets, publish with
+# client message ids, many streams on one socket, resuming without gap or
+# duplicate, flow control for a reader that stops reading, control
+# messages reaching sess-sub, and every kind of bad input with its error
+# frame or close code.
+
+load common
+load sessd
+
+node_dir="$BATS_TEST_DIRNAME/node"
+
+setup_file() {
+	command -v node >/dev/null || {
+		echo "node is not installed" >&2
+		return 1
+	}
+	(cd "$node_dir" && timeout 300 npm ci --no-audit --no-fund \
+		--loglevel=error) || {
+		echo "npm ci in tests/node failed" >&2
+		return 1
+	}
+}
+
+setup() {
+	common_setup
+	SESSD_PID=
+	BG=
+}
+
+# Background helpers first (they may hold a socket), then the daemon: one
+# that does not stop cleanly (a crash, a sanitizer report) fails the test.
+teardown() {
+	local p
+	for p in $BG; do
+		kill "$p" 2>/dev/null || :
+		wait "$p" 2>/dev/null || :
+	done
+	sessd_stop
+}
+
+# wsurl [QUERY]: the test's sessd's WebSocket URL.
+wsurl() {
+	echo "ws://${SESSD_URL#http://}/v1/ws${1:-}"
+}
+
+# wsc [CLIENT OPTIONS...]: runs the client against $(wsurl "$WSQ") with
+# the script on stdin; 30 s for the whole script unless WST says more.
+wsc() {
+	timeout $((${WST:-30} + 10)) node "$node_dir/ws-client.mjs" \
+		-t "${WST:-30}" "$@" "$(wsurl "${WSQ:-}")"
+}
+
+# only FILTER: the frames of $output that FILTER (a jq condition)
+# selects, with sorted keys, one a line.
+only() {
+	jq -cS "select($1)" <<<"$output"
+}
+
+# same WANT GOT: GOT is exactly WANT, or both are shown.
+same() {
+	if [ "$1" != "$2" ]; then
+		printf 'want: %s\n got: %s\n' "$1" "$2"
+		return 1
+	fi
+}
+
+# sorted JSON: JSON with sorted keys, compact.
+sorted() {
+	jq -cS . <<<"$1"
+}
+
+# events STREAM: how many events STREAM has in the store.
+events() {
+	sqlite3 "$SESS_DB" "SELECT count(*) FROM events e JOIN streams s \
+		ON e.stream = s.id WHERE s.name = '$1'"
+}
+
+# off N: N as a 16-digit offset.
+off() {
+	printf '%016d' "$1"
+}
+
+# anon: sessd's anonymous resident memory in KiB (the store is mapped, and
+# its pages count in VmRSS, so that is no measure of what sessd holds).
+anon() {
+	sed -n 's/^RssAnon: *\([0-9]*\) kB/\1/p' "/proc/$SESSD_PID/status"
+}
+
+@test "ws: the welcome frame gives the connection id, limits and grace" {
+	sessd_start
+	run -0 wsc </dev/null
+	same '{"grace":15,"limits":{"attachments":1000,"message":1048576,"publish_burst":200,"publish_per_sec":100},"member":null,"op":"welcome"}' \
+		"$(jq -cS 'del(.conn)' <<<"${lines[0]}")"
+	[[ $(jq -r .conn <<<"${lines[0]}") =~ ^[A-Za-z0-9_-]+$ ]]
+	same '{"close":1000,"reason":""}' "${lines[1]}"
+	# Each connection gets its own id.
+	local first
+	first=$(jq -r .conn <<<"${lines[0]}")
+	run -0 wsc </dev/null
+	[ "$(jq -r .conn <<<"${lines[0]}")" != "$first" ]
+}
+
+@test "ws: ?member= and hello declare the member without auth" {
+	sessd_start
+	WSQ='?member=alice' run -0 wsc </dev/null
+	same alice "$(jq -r .member <<<"${lines[0]}")"
+	run -0 wsc <<'EOF'
+send {"op":"hello","id":"h","member":"bob"}
+wait op=ok re=hello
+EOF
+	same '{"id":"h","member":"bob","op":"ok","re":"hello"}' \
+		"$(only '.op == "ok"')"
+}
+
+@test "ws: the sess.v1 subprotocol is selected when offered, none needed" {
+	sessd_start
+	run -0 wsc -p sess.v1 <<<protocol
+	same '{"protocol":"sess.v1"}' "${lines[1]}"
+	run -0 wsc <<<protocol
+	same '{"protocol":""}' "${lines[1]}"
+}
+
+@test "ws: attach -1 gets the history with offsets, then live events" {
+	sessd_start
+	sess-pub -q -d "$SESS_DB" s '{"n":1}' '{"n":2}' '{"n":3}'
+	run -0 wsc <<EOF
+send {"op":"attach","id":1,"stream":"s","offset":"-1"}
+wait op=ok re=attach id=1
+events s 3
+sh sess-pub -q -d "$SESS_DB" s '{"n":4}'
+events s 4
+sh sess-pub -q -u "$SESSD_URL" s '{"n":5}'
+events s 5
+EOF
+	same "{\"id\":1,\"offset\":\"$(off 0)\",\"op\":\"ok\",\"re\":\"attach\",\"stream\":\"s\",\"tail\":\"$(off 3)\"}" \
+		"$(only '.op == "ok"')"
+	same '{"members":[],"op":"members","stream":"s"}' \
+		"$(only '.op == "members"')"
+	# ok, then members, then events: in that order.
+	same 'welcome ok members events' \
+		"$(jq -r .op <<<"$output" | uniq | head -4 | tr '\n' ' ' |
+			sed 's/ $//')"
+	same "$(for i in 1 2 3 4 5; do printf '%s %s {"n":%d}\n' s "$(off "$i")" "$i"; done)" \
+		"$(jq -r 'select(.op == "events") | .stream as $s |
+			.events[] | "\($s) \(.offset) \(.data | tojson)"' <<<"$output")"
+	# Each push's next is the offset of its last event; times are RFC 3339
+	# UTC with microseconds.
+	run -0 jq -e 'select(.op == "events") |
+		.next == .events[-1].offset and
+		all(.events[]; .time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$"))' <<<"$output"
+	[[ $output != *false* ]]
+}
+
+@test "ws: attach now gets only later events, attach OFFSET those after it" {
+	sessd_start
+	sess-pub -q -d "$SESS_DB" s '{"n":1}' '{"n":2}' '{"n":3}'
+	run -0 wsc -e <<EOF
+send {"op":"attach","id":"a","stream":"s","offset":"now"}
+wait op=ok re=attach id=a
+sh sess-pub -q -d "$SESS_DB" s '{"n":4}' '{"n":5}'
+events s 2
+stats s
+EOF
+	same "{\"id\":\"a\",\"offset\":\"$(off 3)\",\"op\":\"ok\",\"re\":\"attach\",\"stream\":\"s\",\"tail\":\"$(off 3)\"}" \
+		"$(only '.op == "ok"')"
+	same "{\"dups\":0,\"events\":2,\"first\":\"$(off 4)\",\"gaps\":0,\"last\":\"$(off 5)\",\"stats\":\"s\"}" \
+		"$(only '.stats')"
+	run -0 wsc -e <<EOF
+send {"op":"attach","id":2,"stream":"s","offset":"$(off 2)"}
+events s 3
+stats s
+EOF
+	same "{\"id\":2,\"offset\":\"$(off 2)\",\"op\":\"ok\",\"re\":\"attach\",\"stream\":\"s\",\"tail\":\"$(off 5)\"}" \
+		"$(only '.op == "ok"')"
+	same '{"n":3} {"n":4} {"n":5}' \
+		"$(jq -c 'select(.stream == "s") | .data' <<<"$output" | tr '\n' ' ' |
+			sed 's/ $//')"
+	same "{\"dups\":0,\"events\":3,\"first\":\"$(off 3)\",\"gaps\":0,\"last\":\"$(off 5)\",\"stats\":\"s\"}" \
+		"$(only '.stats')"
+}
+
+@test "ws: a bad offset is an error frame for that attach" {
+	sessd_start
+	sess-pub -q -d "$SESS_DB" s 1
+	run -0 wsc <<'EOF'
+send {"op":"attach","id":1,"stream":"s","offset":"banana"}
+wait op=error id=1
+send {"op":"attach","id":2,"stream":"s","offset":5}
+wait op=error id=2
+send {"op":"ping","id":3}
+wait op=pong id=3
+EOF
+	same '{"code":"BAD_REQUEST","id":1,"message":"offset '"'"'banana'"'"' is not -1, now or an offset","op":"error","re":"attach","stream":"s"}' \
+		"$(only '.id == 1')"
+	same 'BAD_REQUEST attach' "$(jq -r 'select(.id == 2) | "\(.code) \(.re)"' <<<"$output")"
+}
+
+@test "ws: detach ends delivery of that stream only" {
+	sessd_start
+	sess-pub -q -d "$SESS_DB" s '{"n":1}'
+	sess-pub -q -d "$SESS_DB" t '{"m":1}'
+	run -0 wsc -e <<EOF
+send {"op":"attach","id":1,"stream":"s"}
+send {"op":"attach","id":2,"stream":"t"}
+events s 1
+events t 1
+send {"op":"detach","id":3,"stream":"s"}
+wait op=ok re=detach id=3
+sh sess-pub -q -d "$SESS_DB" s '{"n":2}'
+sh sess-pub -q -d "$SESS_DB" t '{"m":2}'
+events t 2
+send {"op":"attach","id":4,"stream":"s","offset":"$(off 1)"}
+events s 2
+sh sess-pub -q -d "$SESS_DB" s '{"n":3}'
+events s 3
+stats s
+stats t
+EOF
+	same '{"id":3,"op":"ok","re":"detach","stream":"s"}' \
+		"$(only '.re == "detach"')"
+	# {"n":2} came once: by the new attach, not by the detached one.
+	same "{\"dups\":0,\"events\":3,\"first\":\"$(off 1)\",\"gaps\":0,\"last\":\"$(off 3)\",\"stats\":\"s\"}" \
+		"$(only '.stats == "s"')"
+	same "{\"dups\":0,\"events\":2,\"first\":\"$(off 1)\",\"gaps\":0,\"last\":\"$(off 2)\",\"stats\":\"t\"}" \
+		"$(only '.stats == "t"')"
+	# Detaching what is not attached is an error frame.
+	run -0 wsc <<'EOF'
+send {"op":"detach","id":5,"stream":"s"}
+wait op=error id=5
+EOF
+	same 'detach s' "$(jq -r 'select(.id == 5) | "\(.re) \(.stream)"' <<<"$output")"
+}
+
+@test "ws: publish creates a JSON stream and answers with the offset" {
+	sessd_start
+	run -0 wsc <<'EOF'
+send {"op":"publish","id":1,"stream":"p","data":{"a":1}}
+wait op=ok id=1
+send {"op":"publish","id":2,"stream":"p","data":"two"}
+wait op=ok id=2
+EOF
+	same "{\"duplicate\":false,\"id\":1,\"offset\":\"$(off 1)\",\"op\":\"ok\",\"re\":\"publish\",\"stream\":\"p\"}" \
+		"$(only '.id == 1')"
+	same "{\"duplicate\":false,\"id\":2,\"offset\":\"$(off 2)\",\"op\":\"ok\",\"re\":\"publish\",\"stream\":\"p\"}" \
+		"$(only '.id == 2')"
+	run -0 sess-sub -d "$SESS_DB" p
+	same '{"a":1} "two"' "$(jq -c .data <<<"$output" | tr '\n' ' ' | sed 's/ $//')"
+	run -0 curl -sI "$SESSD_URL/v1/stream/p"
+	[[ ${output,,} == *$'content-type: application/json\r'* ]]
+}
+
+@test "ws: the same mid twice appends once; the repeat gets the first offset" {
+	sessd_start
+	run -0 wsc <<'EOF'
+send {"op":"publish","id":1,"stream":"m","data":{"a":1},"mid":"x1"}
+wait op=ok id=1
+send {"op":"publish","id":2,"stream":"m","data":{"a":1},"mid":"x1"}
+wait op=ok id=2
+send {"op":"publish","id":3,"stream":"m","data":{"b":2},"mid":"x2"}
+wait op=ok id=3
+EOF
+	same "false $(off 1)" "$(jq -r 'select(.id == 1) | "\(.duplicate) \(.offset)"' <<<"$output")"
+	same "true $(off 1)" "$(jq -r 'select(.id == 2) | "\(.duplicate) \(.offset)"' <<<"$output")"
+	same "false $(off 2)" "$(jq -r 'select(.id == 3) | "\(.duplicate) \(.offset)"' <<<"$output")"
+	# Another connection (a reconnected client retrying) too.
+	run -0 wsc <<'EOF'
+send {"op":"publish","id":4,"stream":"m","data":{"a":1},"mid":"x1"}
+wait op=ok id=4
+EOF
+	same "true $(off 1)" "$(jq -r 'select(.id == 4) | "\(.duplicate) \(.offset)"' <<<"$output")"
+	same 2 "$(events m)"
+}
+
+@test "ws: many streams on one socket, each event tagged by its stream" {
+	sessd_start
+	local i script=
+	for i in $(seq 1 20); do
+		script+="send {\"op\":\"publish\",\"id\":$i,\"stream\":\"a/$i\",\"data\":$i}"$'\n'
+	done
+	script+=$'wait op=ok id=20\n'
+	for i in $(seq 1 20); do
+		script+="send {\"op\":\"attach\",\"stream\":\"a/$i\"}"$'\n'
+	done
+	script+="sh for i in \$(seq 1 20); do sess-pub -q -d '$SESS_DB' a/\$i '{\"n\":'\$i'}' || exit 1; done"$'\n'
+	for i in $(seq 1 20); do
+		script+="events a/$i 2"$'\n'
+	done
+	run -0 wsc -e <<<"$script"
+	same "$(for i in $(seq 1 20); do
+		printf 'a/%d %s %d\n' "$i" "$(off 1)" "$i"
+		printf 'a/%d %s {"n":%d}\n' "$i" "$(off 2)" "$i"
+	done | sort)" \
+		"$(jq -r 'select(.stream and .offset) |
+			"\(.stream) \(.offset) \(.data | tojson)"' <<<"$output" | sort)"
+}
+
+@test "ws: resuming from the last offset gets every later event once, across the seam" {
+	sessd_start
+	sess-pub -q -d "$SESS_DB" r $(seq -f '{"i":%g}' 1 10)
+	run -0 wsc -e <<'EOF'
+send {"op":"attach","stream":"r","offset":"-1"}
+events r 10
+EOF
+	local last
+	last=$(jq -r 'select(.stream == "r") | .offset' <<<"$output" | tail -1)
+	same "$(off 10)" "$last"
+	# Away: appended by an embedded writer and through sessd.
+	sess-pub -q -d "$SESS_DB" r $(seq -f '{"i":%g}' 11 20)
+	sess-pub -q -u "$SESSD_URL" r $(seq -f '{"i":%g}' 21 30)
+	# Back, while a writer goes on appending, one event per run, by turns
+	# embedded and through sessd: the attach's catch-up meets live events.
+	(
+		for i in $(seq 31 230); do
+			if ((i % 2)); then
+				sess-pub -q -d "$SESS_DB" r "{\"i\":$i}" || exit 1
+			else
+				sess-pub -q -u "$SESSD_URL" r "{\"i\":$i}" || exit 1
+			fi
+		done
+	) 3>&- &
+	local app=$!
+	BG="$BG $app"
+	wait_for 10 eval '[ "$(events r)" -ge 40 ]'
+	WST=60 run -0 wsc -e <<EOF
+send {"op":"attach","id":1,"stream":"r","offset":"$last"}
+events r 220
+send {"op":"ping","id":"end"}
+wait op=pong id=end
+stats r
+EOF
+	wait "$app"
+	BG=
+	same "{\"dups\":0,\"events\":220,\"first\":\"$(off 11)\",\"gaps\":0,\"last\":\"$(off 230)\",\"stats\":\"r\"}" \
+		"$(only '.stats')"
+	# In order, each event the one its writer sent at that position.
+	same "$(seq 11 230)" \
+		"$(jq -r 'select(.stream == "r") | .data.i' <<<"$output")"
+	same "$(seq -f '%016g' 11 230)" \
+		"$(jq -r 'select(.stream == "r") | .offset' <<<"$output")"
+}
+
+@test "ws: a reader that stops reading stalls nobody, holds bounded memory, then gets everything once" {
+	local n=50000 before during after
+	sessd_start
+	sess-pub -q -d "$SESS_DB" big '{"i":0}'
+	# 50,000 events of about 1 KB: 50 MB.
+	python3 -c '
+import sys
+pad = "x" * 1000
+for i in range(1, int(sys.argv[1]) + 1):
+    print("{\"i\":%d,\"pad\":\"%s\"}" % (i, pad))' "$n" >big.jsonl
+	WST=120 wsc -q -r >slow.out 2>slow.err 3>&- <<EOF &
+send {"op":"attach","stream":"big","offset":"$(off 1)"}
+wait op=ok re=attach
+touch slow.ready
+pause
+waitfile go
+resume
+events big $n
+send {"op":"ping","id":"end"}
+wait op=pong id=end
+stats big
+EOF
+	local slow=$!
+	BG="$BG $slow"
+	WST=120 wsc -q >fast.out 2>fast.err 3>&- <<EOF &
+send {"op":"attach","stream":"big","offset":"$(off 1)"}
+wait op=ok re=attach
+touch fast.ready
+events big $n
+stats big
+EOF
+	local fast=$!
+	BG="$BG $fast"
+	wait_for 20 test -e slow.ready
+	wait_for 20 test -e fast.ready
+	before=$(anon)
+	sess-pub -q -d "$SESS_DB" big <big.jsonl
+	# The other reader gets all of it while the slow one reads nothing.
+	wait "$fast" || {
+		cat fast.err
+		return 1
+	}
+	during=$(anon)
+	echo "# RssAnon: ${before} kB before, ${during} kB with 50 MB unread"
+	same "{\"dups\":0,\"events\":$n,\"first\":\"$(off 2)\",\"gaps\":0,\"last\":\"$(off $((n + 1)))\",\"stats\":\"big\"}" \
+		"$(jq -cS 'select(.stats)' fast.out)"
+	[ $((during - before)) -lt 32768 ]
+	touch go
+	wait "$slow" || {
+		cat slow.err
+		return 1
+	}
+	after=$(anon)
+	echo "# RssAnon: ${after} kB after the slow reader caught up"
+	[ $((after - before)) -lt 32768 ]
+	# Everything exactly once: straight, or after a resume push and the
+	# re-attach it asked for.
+	same "{\"dups\":0,\"events\":$n,\"first\":\"$(off 2)\",\"gaps\":0,\"last\":\"$(off $((n + 1)))\",\"stats\":\"big\"}" \
+		"$(jq -cS 'select(.stats)' slow.out)"
+	BG=
+}
+
+@test "ws: ping answers pong with the id" {
+	sessd_start
+	run -0 wsc <<'EOF'
+send {"op":"ping","id":"p1"}
+wait op=pong id=p1
+send {"op":"ping","id":2}
+wait op=pong id=2
+send {"op":"ping"}
+wait op=pong
+EOF
+	same '{"op":"pong","id":"p1"}' "${lines[1]}"
+	same '{"op":"pong","id":2}' "${lines[2]}"
+	same '{"op":"pong"}' "$(jq -cS 'del(.id | select(. == null))' <<<"${lines[3]}")"
+}
+
+@test "ws: a control message published over WebSocket reaches sess-sub -f -t control" {
+	sessd_start
+	sess-pub -q -d "$SESS_DB" run/1 '{"type":"token","text":"hi"}'
+	sess-sub -d "$SESS_DB" -f -t control -C 1 -W 20 run/1 >ctl.out \
+		2>ctl.err 3>&- &
+	local sub=$!
+	BG="$BG $sub"
+	run -0 wsc <<'EOF'
+send {"op":"publish","id":1,"stream":"run/1","data":{"type":"control","action":"stop","run":"r1"}}
+wait op=ok re=publish id=1
+EOF
+	wait "$sub" || {
+		cat ctl.err
+		return 1
+	}
+	BG=
+	same '{"type":"control","action":"stop","run":"r1"}' \
+		"$(jq -c .data ctl.out)"
+	same "$(off 2)" "$(jq -r .offset ctl.out)"
+}
+
+@test "ws: frames that are not JSON objects are error frames, the connection stays up" {
+	sessd_start
+	run -0 wsc <<'EOF'
+send not json
+wait op=error
+send [1,2]
+wait op=error
+send "a string"
+wait op=error
+send {"op":"ping","id":1}
+wait op=pong id=1
+EOF
+	same 'BAD_FRAME BAD_FRAME BAD_FRAME' \
+		"$(jq -r 'select(.op == "error") | .code' <<<"$output" | tr '\n' ' ' |
+			sed 's/ $//')"
+	same 'null null' "$(jq -r 'select(.op == "error") | "\(.re) \(.id)"' <<<"$output" |
+		sort -u)"
+	same '{"close":1000,"reason":""}' "${lines[-1]}"
+}
+
+@test "ws: an unknown op is UNKNOWN_OP, missing fields BAD_REQUEST, the connection stays up" {
+	sessd_start
+	run -0 wsc <<'EOF'
+send {"op":"frobnicate","id":1}
+wait op=error id=1
+send {"id":2}
+wait op=error id=2
+send {"op":"attach","id":3}
+wait op=error id=3
+send {"op":"publish","id":4,"stream":"x"}
+wait op=error id=4
+send {"op":"ping","id":5}
+wait op=pong id=5
+EOF
+	same 'frobnicate UNKNOWN_OP' "$(jq -r 'select(.id == 1) | "\(.re) \(.code)"' <<<"$output")"
+	same 'BAD_REQUEST' "$(jq -r 'select(.id == 2) | .code' <<<"$output")"
+	same 'attach BAD_REQUEST' "$(jq -r 'select(.id == 3) | "\(.re) \(.code)"' <<<"$output")"
+	same 'publish BAD_REQUEST' "$(jq -r 'select(.id == 4) | "\(.re) \(.code)"' <<<"$output")"
+	same 0 "$(sqlite3 "$SESS_DB" 'SELECT count(*) FROM streams')"
+}
+
+@test "ws: attaching an invalid stream name is an error frame; other attachments go on" {
+	sessd_start
+	sess-pub -q -d "$SESS_DB" ok '{"n":1}'
+	run -0 wsc -e <<EOF
+send {"op":"attach","id":1,"stream":"ok"}
+events ok 1
+send {"op":"attach","id":2,"stream":"a/../b"}
+wait op=error id=2
+send {"op":"attach","id":3,"stream":""}
+wait op=error id=3
+sh sess-pub -q -d "$SESS_DB" ok '{"n":2}'
+events ok 2
+stats ok
+EOF
+	same '{"code":"BAD_STREAM_NAME","id":2,"message":"stream name '"'"'a/../b'"'"' has a '"'"'.'"'"' or '"'"'..'"'"' segment","op":"error","re":"attach","stream":"a/../b"}' \
+		"$(only '.id == 2')"
+	same '{"code":"BAD_STREAM_NAME","id":3,"message":"empty stream name","op":"error","re":"attach","stream":""}' \
+		"$(only '.id == 3')"
+	same "{\"dups\":0,\"events\":2,\"first\":\"$(off 1)\",\"gaps\":0,\"last\":\"$(off 2)\",\"stats\":\"ok\"}" \
+		"$(only '.stats')"
+}
+
+@test "ws: a message of 1 MiB is taken; one byte more closes with 1009" {
+	sessd_start
+	run -0 wsc <<'EOF'
+big 1048576
+wait op=ok re=publish
+big 1048577
+waitclose
+EOF
+	same '1009' "$(jq -r 'select(.close) | .close' <<<"$output")"
+	same 1 "$(events big)"
+}
+
+@test "ws: a binary frame closes with 1003, bad UTF-8 with 1007" {
+	sessd_start
+	run -0 wsc <<'EOF'
+binary {"op":"ping"}
+waitclose
+EOF
+	same '1003' "$(jq -r 'select(.close) | .close' <<<"$output")"
+	run -0 wsc <<'EOF'
+badutf8
+waitclose
+EOF
+	same '1007' "$(jq -r 'select(.close) | .close' <<<"$output")"
+}
+
+@test "ws: an unmasked client frame closes with 1002" {
+	sessd_start
+	run -0 timeout 20 python3 - "${SESSD_URL#http://}" <<'EOF'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\n" % sys.argv[1]).encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += s.recv(4096)
+head, buf = buf.split(b"\r\n\r\n", 1)
+print(head.split(b"\r\n")[0].decode())
+s.sendall(b"\x81\x0f" + b'{"op":"ping"}  ')  # text, FIN, not masked
+# Skip the welcome (and anything else) until a close frame.
+while True:
+    while len(buf) < 2:
+        d = s.recv(4096)
+        if not d:
+            print("eof"); sys.exit(0)
+        buf += d
+    op, n = buf[0] & 15, buf[1] & 127
+    hl = 2 + (2 if n == 126 else 8 if n == 127 else 0)
+    while len(buf) < hl:
+        buf += s.recv(4096)
+    if n == 126: n = int.from_bytes(buf[2:4], "big")
+    elif n == 127: n = int.from_bytes(buf[2:10], "big")
+    while len(buf) < hl + n:
+        buf += s.recv(4096)
+    payload, buf = buf[hl:hl + n], buf[hl + n:]
+    if op == 8:
+        print("close", int.from_bytes(payload[:2], "big")); break
+EOF
+	same 'HTTP/1.1 101 Switching Protocols' "${lines[0]}"
+	same 'close 1002' "${lines[1]}"
+}
+
+@test "ws: a publish flood gets RATE_LIMITED error frames, the rest is published" {
+	sessd_start
+	run -0 wsc -q <<'EOF'
+repeat 400 {"op":"publish","id":{i},"stream":"f","data":{i}}
+send {"op":"ping","id":"end"}
+wait op=pong id=end
+EOF
+	local ok limited
+	ok=$(only '.op == "ok" and .re == "publish"' | wc -l)
+	limited=$(only '.op == "error" and .re == "publish" and .code == "RATE_LIMITED"' | wc -l)
+	echo "# $ok published, $limited refused"
+	[ $((ok + limited)) -eq 400 ]
+	[ "$ok" -ge 200 ]
+	[ "$limited" -ge 1 ]
+	same "$ok" "$(events f)"
+}
+
+@test "ws: 1,000 attachments per connection; the 1,001st is ATTACH_LIMIT" {
+	sessd_start
+	local i
+	for i in $(seq 1 1001); do
+		printf 'url = "%s/v1/stream/m/%d"\n' "$SESSD_URL" "$i"
+	done >urls
+	run -0 curl -s -o /dev/null -w '%{http_code}\n' -X PUT \
+		-H 'Content-Type: application/json' -K urls
+	same 201 "$(sort -u <<<"$output")"
+	WST=60 run -0 wsc -q <<'EOF'
+repeat 1001 {"op":"attach","id":{i},"stream":"m/{i}"}
+wait op=error id=1001
+send {"op":"detach","id":"d","stream":"m/1"}
+wait op=ok id=d
+send {"op":"attach","id":"again","stream":"m/1001"}
+wait op=ok id=again
+EOF
+	same 1000 "$(only '.op == "ok" and .re == "attach" and (.id | type) == "number"' | wc -l)"
+	same 'attach m/1001 ATTACH_LIMIT' \
+		"$(jq -r 'select(.id == 1001 and .op == "error") | "\(.re) \(.stream) \(.code)"' <<<"$output")"
+}
+
+@test "ws: bad upgrades: no key 400, wrong version 426, not an upgrade 426" {
+	sessd_start
+	local up=(-H 'Connection: Upgrade' -H 'Upgrade: websocket')
+	run -0 curl -s -o body -w '%{http_code}' -m 10 "${up[@]}" \
+		-H 'Sec-WebSocket-Version: 13' "$SESSD_URL/v1/ws"
+	same 400 "$output"
+	run -0 curl -s -D head -o body -w '%{http_code}' -m 10 "${up[@]}" \
+		-H 'Sec-WebSocket-Version: 8' \
+		-H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$SESSD_URL/v1/ws"
+	same 426 "$output"
+	grep -qi '^Sec-WebSocket-Version: 13' head
+	run -0 curl -s -o body -w '%{http_code}' -m 10 "$SESSD_URL/v1/ws"
+	same 426 "$output"
+	# sessd still serves WebSocket clients.
+	run -0 wsc <<'EOF'
+send {"op":"ping","id":1}
+wait op=pong id=1
+EOF
+}
+
+@test "ws: SIGTERM closes WebSocket clients with 1001" {
+	sessd_start
+	wsc >term.out 2>term.err 3>&- <<'EOF' &
+touch ready
+waitclose
+EOF
+	local c=$!
+	BG="$BG $c"
+	wait_for 10 test -e ready
+	sessd_stop
+	wait "$c" || {
+		cat term.err
+		return 1
+	}
+	BG=
+	same 1001 "$(jq -r 'select(.close) | .close' term.out)"
+}
