@@ -1031,6 +1031,8 @@ dispatch(struct conn *c)
 	parse_query(qs, &q);
 	if (r->method == M_OPTIONS)
 		return options(c);
+	if (strcmp(path, "/v1/ws") == 0)
+		return ws_upgrade(c, qs);
 	if (strncmp(path, PREFIX, PREFIX_LEN) != 0) {
 		if (ext_route(c, path, qs) == 0)
 			return 0;

@@ -19,6 +19,7 @@
 struct topic {
 	struct topic *next;
 	char *name;
+	char *sj;                     /* the name as a JSON string */
 	struct sess_ds_info s;        /* the stream as last seen */
 	int64_t pos;                  /* every waiter has events up to here */
 	struct waiter *head;
@@ -28,12 +29,7 @@ struct topic {
 static struct topic *tab[TOPICS];
 
 /* One read's worth of new events. */
-struct batch {
-	struct sess_buf data;         /* the events' bytes, end to end */
-	struct sess_event *ev;        /* their seq, time, type; data offsets */
-	size_t n, cap;
-	int64_t last;                 /* seq of the last event */
-};
+#define batch fanout_batch
 
 static unsigned
 hash(const char *s)
@@ -67,6 +63,18 @@ topic_find(const char *name, int create)
 		free(t);
 		return NULL;
 	}
+	{
+		json_t *j = json_string(name);
+
+		t->sj = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) :
+		    NULL;
+		json_decref(j);
+		if (t->sj == NULL) {
+			free(t->name);
+			free(t);
+			return NULL;
+		}
+	}
 	t->next = tab[h];
 	tab[h] = t;
 	return t;
@@ -83,6 +91,7 @@ topic_free(struct topic *t)
 			break;
 		}
 	free(t->name);
+	free(t->sj);
 	free(t);
 }
 
@@ -367,7 +376,13 @@ sse_backlog(struct conn *c, const struct sess_ds_info *s, int64_t *pos,
 static void
 end_waiter(struct waiter *w, const struct sess_ds_info *s, int gone)
 {
-	struct conn *c = waiter_conn(w);
+	struct conn *c;
+
+	if (w->ws != NULL) {
+		ws_end(w->ws, s, gone);
+		return;
+	}
+	c = waiter_conn(w);
 
 	fanout_leave(c);
 	conn_timer(c, 0, NULL);
@@ -409,18 +424,20 @@ static void
 topic_deliver(struct topic *t, const struct sess_ds_info *s)
 {
 	struct waiter *w, *next;
-	struct sess_buf lp, sse;
+	struct sess_buf lp, sse, wsf;
 	struct batch b;
 	struct sess_err e;
 	char ctl[256];
 	size_t shared = 0, total, q;
 	int64_t now = 0;
-	int rc, n, any_lp, any_sse, uptodate, closed;
+	int rc, n, any_lp, any_sse, any_ws, uptodate, closed;
+	int64_t from;
 
 	total = conns_queued();
 
 	sess_buf_init(&lp, (size_t)1 << 31);
 	sess_buf_init(&sse, (size_t)1 << 31);
+	sess_buf_init(&wsf, (size_t)1 << 31);
 	while (t->pos < s->tail && t->n > 0) {
 		memset(&b, 0, sizeof(b));
 		sess_buf_init(&b.data, (size_t)1 << 31);
@@ -435,9 +452,11 @@ topic_deliver(struct topic *t, const struct sess_ds_info *s)
 		batch_fix(&b);
 		uptodate = b.last >= s->tail;
 		closed = uptodate && s->closed;
-		any_lp = any_sse = 0;
+		any_lp = any_sse = any_ws = 0;
 		for (w = t->head; w != NULL; w = w->next) {
-			if (w->sse)
+			if (w->ws != NULL)
+				any_ws = 1;
+			else if (w->sse)
 				any_sse = 1;
 			else if (!w->events)
 				any_lp = 1;
@@ -451,10 +470,22 @@ topic_deliver(struct topic *t, const struct sess_ds_info *s)
 			    uptodate, closed);
 			sess_buf_add(&sse, ctl, (size_t)n);
 		}
+		if (any_ws) {
+			/* One frame for every WebSocket attachment. */
+			wsf.len = 0;
+			ws_events_frame(&wsf, t->sj, s, b.ev, b.n);
+		}
+		from = t->pos;
 		for (w = t->head; w != NULL; w = next) {
-			struct conn *c = waiter_conn(w);
+			struct conn *c;
 
 			next = w->next;
+			if (w->ws != NULL) {
+				ws_deliver(w->ws, from, b.last, wsf.p, wsf.len,
+				    &total);
+				continue;
+			}
+			c = waiter_conn(w);
 			w->pos = b.last;
 			if (c->state == C_CLOSED) {
 				/* Culled for room: it has gone. */
@@ -518,6 +549,7 @@ topic_deliver(struct topic *t, const struct sess_ds_info *s)
 	}
 	sess_buf_release(&lp);
 	sess_buf_release(&sse);
+	sess_buf_release(&wsf);
 }
 
 /*
@@ -569,6 +601,7 @@ fanout_poll(void)
 			if (t->n == 0 || topic_poll(t) != 0 || t->n == 0)
 				topic_free(t);
 		}
+	ws_poll();
 }
 
 static void
@@ -606,11 +639,10 @@ sse_tick(lws_sorted_usec_list_t *sul)
  * waits, 1 if there are events after pos already (read them first).
  */
 static int
-join(struct conn *c, const struct sess_ds_info *s, const char *name,
+join(struct waiter *w, const struct sess_ds_info *s, const char *name,
     int64_t pos)
 {
 	struct topic *t;
-	struct waiter *w = &c->w;
 
 	if ((t = topic_find(name, 1)) == NULL)
 		return -1;
@@ -651,7 +683,7 @@ fanout_wait(struct conn *c, const struct sess_ds_info *s, const char *name,
 	memset(w, 0, sizeof(*w));
 	w->sse = sse;
 	w->cursor = cursor;
-	if ((rc = join(c, s, name, pos)) != 0)
+	if ((rc = join(w, s, name, pos)) != 0)
 		return rc;
 	if (sse) {
 		c->sse_until = lws_now_usecs() + (int64_t)SSE_MAX_MS * 1000;
@@ -672,7 +704,7 @@ fanout_wait_events(struct conn *c, const struct sess_ds_info *s,
 
 	memset(w, 0, sizeof(*w));
 	w->cursor = cursor_floor(NULL);
-	if ((rc = join(c, s, name, pos)) != 0) {
+	if ((rc = join(w, s, name, pos)) != 0) {
 		free(type);
 		free(sj);
 		return rc;
@@ -697,6 +729,10 @@ fanout_stop(void)
 		for (t = tab[i]; t != NULL; t = t->next)
 			for (w = t->head; w != NULL; w = next) {
 				next = w->next;
+				if (w->ws != NULL) {
+					unlink_waiter(w);
+					continue;
+				}
 				s = t->s;
 				s.closed = 0;
 				end_waiter(w, &s, 0);
@@ -718,4 +754,45 @@ fanout_count(int *topics)
 	if (topics != NULL)
 		*topics = k;
 	return n;
+}
+
+int
+fanout_join(struct waiter *w, const struct sess_ds_info *s, const char *name,
+    int64_t pos)
+{
+	return join(w, s, name, pos);
+}
+
+void
+fanout_unlink(struct waiter *w)
+{
+	unlink_waiter(w);
+}
+
+struct fanout_batch *
+fanout_read(const struct sess_ds_info *s, int64_t after, int64_t upto,
+    size_t max)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	struct sess_err e;
+
+	if (b == NULL)
+		return NULL;
+	sess_buf_init(&b->data, (size_t)1 << 31);
+	if (sess_ds_read(sd->rd, s, after, upto, max, collect, b, &e) < 0) {
+		logx("read: %s", e.msg);
+		fanout_batch_free(b);
+		return NULL;
+	}
+	batch_fix(b);
+	return b;
+}
+
+void
+fanout_batch_free(struct fanout_batch *b)
+{
+	if (b == NULL)
+		return;
+	batch_release(b);
+	free(b);
 }

@@ -40,6 +40,7 @@ reason(int status)
 {
 	switch (status) {
 	case 100: return "Continue";
+	case 101: return "Switching Protocols";
 	case 200: return "OK";
 	case 201: return "Created";
 	case 204: return "No Content";
@@ -479,6 +480,29 @@ out_add(struct conn *c, const void *p, size_t n)
 			return -1;
 	}
 	return 0;
+}
+
+int
+conn_write(struct conn *c, const void *p, size_t n)
+{
+	if (out_add(c, p, n) != 0)
+		return -1;
+	conn_kick(c);
+	return 0;
+}
+
+void
+conn_want_write(struct conn *c)
+{
+	if (c->state != C_CLOSED)
+		lws_callback_on_writable(c->wsi);
+}
+
+void
+conn_close_after(struct conn *c)
+{
+	c->state = C_CLOSED;
+	conn_kick(c);
 }
 
 static void
@@ -1049,6 +1073,7 @@ conn_free(struct conn *c)
 	lws_sul_cancel(&c->timer);
 	lws_sul_cancel(&c->ping);
 	flush_unlink(c);
+	ws_free(c);
 	fanout_leave(c);
 	if (c->job != NULL)
 		c->job->c = NULL;
@@ -1067,9 +1092,34 @@ conn_free(struct conn *c)
 	free(c);
 }
 
+/* A WebSocket message may be this large, with the frames after it. */
+#define WS_IN_MAX (1024 * 1024 + 256 * 1024)
+
+void
+conn_upgraded(struct conn *c, struct wsconn *ws)
+{
+	out_add(c, "\r\n", 2);
+	conn_kick(c);
+	conn_timer(c, 0, NULL);
+	c->heading = 0;
+	c->state = C_WS;
+	c->ws = ws;
+	req_reset(&c->req);
+	c->in.cap = WS_IN_MAX;
+}
+
 static int
 conn_rx(struct conn *c, const void *p, size_t n)
 {
+	if (c->state == C_WS) {
+		ws_rx(c, p, n);
+		/* Answers not read: stop reading requests till they are. */
+		if (conn_queued(c) > 4 * 1024 * 1024 && !c->paused) {
+			c->paused = 1;
+			lws_rx_flow_control(c->wsi, 0);
+		}
+		return 0;
+	}
 	if (c->state == C_CLOSED) {
 		if (c->discard > 0) {
 			c->discard -= (int64_t)n;
@@ -1097,6 +1147,8 @@ conn_writeable(struct conn *c)
 {
 	int i;
 
+	if (c->state == C_WS)
+		ws_writeable(c);
 	/* A feed is written on till the socket is full, within bounds. */
 	for (i = 0; i < FEED_ROUNDS; i++) {
 		if (c->feeding && conn_queued(c) < LOW_WATER)
@@ -1187,6 +1239,7 @@ conns_stop(void)
 {
 	struct conn *c, *next;
 
+	ws_stop();
 	fanout_stop();
 	for (c = sd->conns; c != NULL; c = next) {
 		next = c->next;

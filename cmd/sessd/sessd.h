@@ -55,6 +55,9 @@ enum { B_NONE, B_LENGTH, B_CHUNKED, B_CLOSE };
 struct conn;
 struct topic;
 struct job;
+struct wsatt;
+struct wsconn;
+struct auth;
 
 /* A reader waiting for new events (a long-poll or an SSE response). */
 struct waiter {
@@ -66,6 +69,7 @@ struct waiter {
 	/* GET /v1/events long-polls: event lines, maybe of one type */
 	int events;
 	char *type, *sj;
+	struct wsatt *ws;             /* a WebSocket attachment's, or NULL */
 };
 
 /* A catch-up body being written in pieces. */
@@ -105,10 +109,11 @@ struct conn {
 	struct feed feed;
 	int feeding;
 	struct job *job;              /* in flight at the writer */
+	struct wsconn *ws;            /* upgraded to a WebSocket */
 	char peer[64];
 };
 
-enum { C_HEAD, C_BODY, C_BUSY, C_CLOSED };
+enum { C_HEAD, C_BODY, C_BUSY, C_WS, C_CLOSED };
 
 /* The daemon. */
 struct sessd {
@@ -174,6 +179,14 @@ void conn_kick(struct conn *c);
 void conns_flush(void);
 void conn_timer(struct conn *c, int64_t ms, void (*fn)(struct conn *));
 void conns_stop(void);
+/* Queues raw bytes on c (a WebSocket's frames) and kicks it. */
+int conn_write(struct conn *c, const void *p, size_t n);
+/* Asks for a writeable callback on c. */
+void conn_want_write(struct conn *c);
+/* Closes c once what is queued is written. */
+void conn_close_after(struct conn *c);
+/* The 101 head is queued: c carries WebSocket frames from now on. */
+void conn_upgraded(struct conn *c, struct wsconn *ws);
 
 /* sessd-ds.c: the Durable Streams protocol at /v1/stream/. */
 void route(struct conn *c);
@@ -237,6 +250,24 @@ int fanout_wait(struct conn *c, const struct sess_ds_info *s,
 int fanout_wait_events(struct conn *c, const struct sess_ds_info *s,
     const char *name, int64_t pos, char *type, char *sj, int64_t ms);
 void fanout_leave(struct conn *c);
+/* One read of a stream's events, as the fan-out keeps them. */
+struct fanout_batch {
+	struct sess_buf data;         /* the events' bytes, end to end */
+	struct sess_event *ev;        /* their seq, time, type; data */
+	size_t n, cap;
+	int64_t last;                 /* seq of the last event */
+};
+/* Reads the events of s in (after, upto], about max bytes; NULL on error. */
+struct fanout_batch *fanout_read(const struct sess_ds_info *s, int64_t after,
+    int64_t upto, size_t max);
+void fanout_batch_free(struct fanout_batch *b);
+/*
+ * w (a WebSocket attachment's waiter) joins the topic of name at pos:
+ * 0 when it waits there, 1 if the topic is elsewhere (read on first).
+ */
+int fanout_join(struct waiter *w, const struct sess_ds_info *s,
+    const char *name, int64_t pos);
+void fanout_unlink(struct waiter *w);
 void fanout_poll(void);
 void fanout_stop(void);
 int fanout_count(int *topics);
@@ -251,6 +282,47 @@ int sse_control(struct conn *c, int64_t next, int64_t cursor, int uptodate,
  */
 int sse_backlog(struct conn *c, const struct sess_ds_info *s, int64_t *pos,
     int64_t end, int64_t cursor, int *ended);
+
+/* sessd-ws.c: the WebSocket protocol at /v1/ws. */
+int ws_upgrade(struct conn *c, const char *qs);
+int ws_rx(struct conn *c, const void *p, size_t n);
+void ws_writeable(struct conn *c);
+void ws_free(struct conn *c);
+void ws_poll(void);
+void ws_stop(void);
+int ws_count(void);
+/* The frame of an events push, for every attachment of a topic. */
+void ws_events_frame(struct sess_buf *out, const char *sj,
+    const struct sess_ds_info *s, const struct sess_event *evs, size_t n);
+/*
+ * Gives a the frame of the events (from, last] of its stream; returns -1
+ * if a fell behind instead (it catches up from the store).  total counts
+ * the live output queued on every connection.
+ */
+int ws_deliver(struct wsatt *a, int64_t from, int64_t last, const void *frame,
+    size_t len, size_t *total);
+void ws_end(struct wsatt *a, const struct sess_ds_info *s, int gone);
+/* A transition from presence_poll(), as a push frame's JSON text. */
+void ws_presence(const char *stream, const char *frame, size_t len);
+
+/* sessd-auth.c (capabilities) and sessd-presence.c, as the WebSocket
+ * code uses them. */
+enum { CAP_READ = 1, CAP_WRITE = 2, CAP_PRESENCE = 4, CAP_ADMIN = 8 };
+int auth_enabled(void);
+int auth_parse(const char *token, struct auth **out, char *why, size_t size);
+void auth_free(struct auth *a);
+int auth_allows(const struct auth *a, const char *stream, int cap);
+const char *auth_subject(const struct auth *a);
+int64_t auth_expires(const struct auth *a);
+int presence_set(const char *stream, const char *member, const char *conn,
+    const char *event, const char *data,
+    void (*done)(void *arg, int rc, const char *msg), void *arg);
+void presence_conn_gone(const char *conn, int clean);
+json_t *presence_members(const char *stream);
+int64_t presence_grace_s(void);
+int cursor_set(const char *stream, const char *member, int64_t seq,
+    void (*done)(void *arg, int rc, int64_t unread, const char *msg),
+    void *arg);
 
 /* sessd-writer.c: the writer thread and its jobs. */
 enum { J_CREATE, J_APPEND, J_DELETE, J_TOUCH, J_EXPIRE, J_SESS_APPEND,

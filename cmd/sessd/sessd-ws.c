@@ -1,0 +1,1454 @@
+/* sessd-ws.c: the WebSocket protocol at /v1/ws (RFC 6455; see sess-ws(7)). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "sessd.h"
+
+/*
+ * One socket carries many streams.  Each attachment of a stream is a
+ * waiter in that stream's topic while it is live, so new events are read
+ * once per stream and the same frame bytes go to every reader.  An
+ * attachment that is behind (just attached, or whose connection's send
+ * queue filled up) leaves the topic and catches up from the store, a
+ * piece at a time as the socket drains, and joins the topic again at the
+ * topic's position: nothing is skipped and nothing is sent twice.
+ */
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_MSG_MAX (1024 * 1024)  /* a client message, all fragments */
+#define WS_QUEUE_MAX (1024 * 1024) /* queued output before catching up */
+#define WS_LOW (64 * 1024)        /* catch up while below this */
+#define WS_READ (64 * 1024)       /* event bytes read per catch-up piece */
+#define WS_ATTACH_MAX 1000
+#define WS_RATE 100               /* publishes per second ... */
+#define WS_BURST 200              /* ... with bursts of this many */
+#define WS_PING_MS 30000
+#define WS_DEAD_MS 75000          /* silent this long: gone */
+
+enum { OP_CONT = 0, OP_TEXT = 1, OP_BIN = 2, OP_CLOSE = 8, OP_PING = 9,
+	OP_PONG = 10 };
+
+struct wsconn;
+
+struct wsatt {
+	struct waiter w;              /* in the topic while live */
+	struct wsconn *ws;
+	struct wsatt *next;
+	char *name;
+	char *sj;                     /* the name as a JSON string */
+	int64_t pos;                  /* delivered up to (seq) */
+	int behind;                   /* catching up from the store */
+	int pending;                  /* the stream does not exist yet */
+};
+
+/* A request at the writer, until it is answered. */
+struct wsreq {
+	struct wsreq *next, **pprev;
+	struct wsconn *ws;            /* NULL once the connection went */
+	json_t *id;
+	char *stream;
+	const char *re;
+};
+
+struct wsconn {
+	struct conn *c;
+	char id[20];                  /* the connection id */
+	char *member;
+	struct auth *auth;
+	struct wsatt *atts;
+	int natts, nbehind;
+	struct sess_buf msg;          /* a fragmented message so far */
+	int msg_op;
+	double tokens;                /* publish rate limit */
+	int64_t tokens_at;
+	int64_t last_rx;
+	int clean;                    /* a close frame was seen */
+	struct wsreq *reqs;
+	char **present;               /* streams with our presence */
+	int npresent;
+};
+
+static int nws;                   /* connections upgraded */
+
+/* Frames. */
+
+static size_t
+frame_head(unsigned char *h, int op, size_t len)
+{
+	h[0] = (unsigned char)(0x80 | op);
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len < 65536) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		return 4;
+	}
+	h[1] = 127;
+	for (int i = 0; i < 8; i++)
+		h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	return 10;
+}
+
+/* Appends a whole frame to b. */
+static int
+frame_add(struct sess_buf *b, int op, const void *p, size_t len)
+{
+	unsigned char h[10];
+	size_t hl = frame_head(h, op, len);
+
+	if (sess_buf_add(b, h, hl) != 0)
+		return -1;
+	return len > 0 ? sess_buf_add(b, p, len) : 0;
+}
+
+static int
+send_frame(struct wsconn *ws, int op, const void *p, size_t len)
+{
+	unsigned char h[10];
+	size_t hl = frame_head(h, op, len);
+
+	if (conn_write(ws->c, h, hl) != 0 ||
+	    (len > 0 && conn_write(ws->c, p, len) != 0))
+		return -1;
+	return 0;
+}
+
+static int
+send_json(struct wsconn *ws, json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT);
+	int rc;
+
+	json_decref(v);
+	if (s == NULL)
+		return -1;
+	rc = send_frame(ws, OP_TEXT, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+static void
+ws_close(struct wsconn *ws, int code, const char *why)
+{
+	unsigned char p[125];
+	size_t n = strlen(why);
+
+	if (ws->c->state == C_CLOSED)
+		return;
+	if (n > sizeof(p) - 2)
+		n = sizeof(p) - 2;
+	p[0] = (unsigned char)(code >> 8);
+	p[1] = (unsigned char)code;
+	memcpy(p + 2, why, n);
+	send_frame(ws, OP_CLOSE, p, n + 2);
+	conn_close_after(ws->c);
+}
+
+/* Replies. */
+
+static json_t *
+reply_new(const char *re, json_t *id)
+{
+	json_t *r = json_object();
+
+	json_object_set_new(r, "op", json_string("ok"));
+	json_object_set_new(r, "re", json_string(re));
+	if (id != NULL)
+		json_object_set(r, "id", id);
+	return r;
+}
+
+static void
+send_error(struct wsconn *ws, const char *re, json_t *id,
+    const char *stream, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void
+send_error(struct wsconn *ws, const char *re, json_t *id,
+    const char *stream, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	json_t *r = json_object();
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_set_new(r, "op", json_string("error"));
+	json_object_set_new(r, "re", re ? json_string(re) : json_null());
+	json_object_set(r, "id", id ? id : json_null());
+	if (stream != NULL)
+		json_object_set_new(r, "stream", json_string(stream));
+	json_object_set_new(r, "code", json_string(code));
+	json_object_set_new(r, "message", json_string(msg));
+	send_json(ws, r);
+}
+
+/* Events. */
+
+static void
+offset_add(struct sess_buf *b, int64_t seq)
+{
+	char off[SESS_OFFSET_LEN + 1];
+
+	sess_offset_fmt(seq, off);
+	sess_buf_add(b, "\"", 1);
+	sess_buf_add(b, off, SESS_OFFSET_LEN);
+	sess_buf_add(b, "\"", 1);
+}
+
+static const char b64c[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void
+b64_add(struct sess_buf *b, const unsigned char *p, size_t n)
+{
+	char q[4];
+	size_t i;
+
+	for (i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		q[0] = b64c[v >> 18 & 63];
+		q[1] = b64c[v >> 12 & 63];
+		q[2] = i + 1 < n ? b64c[v >> 6 & 63] : '=';
+		q[3] = i + 2 < n ? b64c[v & 63] : '=';
+		sess_buf_add(b, q, 4);
+	}
+}
+
+/*
+ * The text of an events push for evs[0..n) of stream s (sj: its name as
+ * a JSON string).  JSON streams give each value as it is; other streams
+ * give the bytes as a string (base64 if they are not UTF-8).
+ */
+static void
+ws_events_text(struct sess_buf *b, const char *sj,
+    const struct sess_ds_info *s, const struct sess_event *evs, size_t n)
+{
+	char t[32];
+	size_t i;
+	long bad;
+
+	sess_buf_add(b, "{\"op\":\"events\",\"stream\":", 24);
+	sess_buf_add(b, sj, strlen(sj));
+	sess_buf_add(b, ",\"events\":[", 11);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			sess_buf_add(b, ",", 1);
+		sess_buf_add(b, "{\"offset\":", 10);
+		offset_add(b, evs[i].seq);
+		sess_buf_add(b, ",\"time\":\"", 9);
+		sess_buf_add(b, t, sess_time_fmt(evs[i].time, t));
+		sess_buf_add(b, "\",\"data\":", 9);
+		if (s->json) {
+			sess_buf_add(b, evs[i].data, evs[i].len);
+		} else if (sess_utf8_prefix((const unsigned char *)
+		    evs[i].data, evs[i].len, &bad) == evs[i].len) {
+			json_t *v = json_stringn(evs[i].data, evs[i].len);
+			char *e = v ? json_dumps(v, JSON_COMPACT |
+			    JSON_ENCODE_ANY) : NULL;
+
+			if (e != NULL)
+				sess_buf_add(b, e, strlen(e));
+			free(e);
+			json_decref(v);
+		} else {
+			sess_buf_add(b, "\"", 1);
+			b64_add(b, (const unsigned char *)evs[i].data,
+			    evs[i].len);
+			sess_buf_add(b, "\",\"encoding\":\"base64\"", 22);
+		}
+		sess_buf_add(b, "}", 1);
+	}
+	sess_buf_add(b, "],\"next\":", 9);
+	offset_add(b, n > 0 ? evs[n - 1].seq : 0);
+	sess_buf_add(b, "}", 1);
+}
+
+void
+ws_events_frame(struct sess_buf *out, const char *sj,
+    const struct sess_ds_info *s, const struct sess_event *evs, size_t n)
+{
+	struct sess_buf t;
+
+	sess_buf_init(&t, (size_t)1 << 31);
+	ws_events_text(&t, sj, s, evs, n);
+	frame_add(out, OP_TEXT, t.p, t.len);
+	sess_buf_release(&t);
+}
+
+static void
+want_writeable(struct wsconn *ws)
+{
+	conn_kick(ws->c);
+	conn_want_write(ws->c);
+}
+
+/* a leaves the topic and catches up from the store. */
+static void
+fall_behind(struct wsatt *a)
+{
+	fanout_unlink(&a->w);
+	if (!a->behind) {
+		a->behind = 1;
+		a->ws->nbehind++;
+	}
+	want_writeable(a->ws);
+}
+
+/*
+ * From the fan-out: the frame with t's new events, which a has up to
+ * from.  Returns 0, or -1 if a was switched to catching up.
+ */
+int
+ws_deliver(struct wsatt *a, int64_t from, int64_t last, const void *frame,
+    size_t len, size_t *total)
+{
+	struct conn *c = a->ws->c;
+
+	if (c->state == C_CLOSED)
+		return -1;
+	if (a->pos != from || conn_queued(c) + len > WS_QUEUE_MAX ||
+	    *total + len > LIVE_TOTAL_MAX) {
+		fall_behind(a);
+		return -1;
+	}
+	if (conn_write(c, frame, len) != 0) {
+		fall_behind(a);
+		return -1;
+	}
+	*total += len;
+	a->pos = last;
+	return 0;
+}
+
+static void
+att_push(struct wsatt *a, const char *op, int64_t seq)
+{
+	json_t *r = json_object();
+
+	json_object_set_new(r, "op", json_string(op));
+	json_object_set_new(r, "stream", json_string(a->name));
+	if (seq >= 0) {
+		char off[SESS_OFFSET_LEN + 1];
+
+		sess_offset_fmt(seq, off);
+		json_object_set_new(r, "offset", json_string(off));
+	}
+	send_json(a->ws, r);
+}
+
+static void
+att_free(struct wsatt *a)
+{
+	struct wsatt **pp;
+
+	for (pp = &a->ws->atts; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	fanout_unlink(&a->w);
+	if (a->behind)
+		a->ws->nbehind--;
+	a->ws->natts--;
+	free(a->name);
+	free(a->sj);
+	free(a);
+}
+
+/* From the fan-out: a's stream was closed (gone 0) or deleted. */
+void
+ws_end(struct wsatt *a, const struct sess_ds_info *s, int gone)
+{
+	if (gone)
+		att_push(a, "gone", -1);
+	else
+		att_push(a, "closed", a->pos);
+	att_free(a);
+}
+
+/*
+ * One piece of a's catch-up: the events after a->pos, or joining the
+ * topic when there are none.  Returns 1 if a is still behind.
+ */
+static int
+catch_up(struct wsatt *a)
+{
+	struct sess_ds_info s;
+	struct sess_err e;
+	struct sess_buf f;
+	struct fanout_batch *b;
+	int rc;
+
+	rc = sess_ds_get(sd->rd, a->name, &s, &e);
+	if (rc == SESS_ENOENT) {
+		if (s.gone) {
+			ws_end(a, &s, 1);
+			return 0;
+		}
+		/* Not there yet: fanout_poll() looks again. */
+		a->pending = 1;
+		a->behind = 0;
+		a->ws->nbehind--;
+		return 0;
+	}
+	if (rc != 0) {
+		logx("%s: %s", a->name, e.msg);
+		return 1;
+	}
+	a->pending = 0;
+	if (a->pos < s.tail) {
+		if ((b = fanout_read(&s, a->pos, s.tail, WS_READ)) == NULL)
+			return 1;
+		sess_buf_init(&f, (size_t)1 << 31);
+		if (b->n > 0) {
+			ws_events_frame(&f, a->sj, &s, b->ev, b->n);
+			if (conn_write(a->ws->c, f.p, f.len) == 0)
+				a->pos = b->last;
+		} else {
+			a->pos = s.tail; /* nothing there (a fork's gap) */
+		}
+		sess_buf_release(&f);
+		fanout_batch_free(b);
+		return 1;
+	}
+	if (s.closed) {
+		ws_end(a, &s, 0);
+		return 0;
+	}
+	if (fanout_join(&a->w, &s, a->name, a->pos) != 0)
+		return 1;
+	a->behind = 0;
+	a->ws->nbehind--;
+	return 0;
+}
+
+/* From conn_writeable(): attachments behind catch up as room allows. */
+void
+ws_writeable(struct conn *c)
+{
+	struct wsconn *ws = c->ws;
+	struct wsatt *a, *next;
+	int rounds = 0, more = 1;
+
+	while (ws->nbehind > 0 && more && rounds++ < 16 &&
+	    conn_queued(c) < WS_LOW && c->state != C_CLOSED) {
+		more = 0;
+		for (a = ws->atts; a != NULL; a = next) {
+			next = a->next;
+			if (a->behind && catch_up(a))
+				more = 1;
+			if (conn_queued(c) >= WS_LOW)
+				break;
+		}
+	}
+	if (ws->nbehind > 0)
+		conn_want_write(c);
+}
+
+/* After every wake-up: attachments waiting for their stream look again. */
+void
+ws_poll(void)
+{
+	struct conn *c;
+	struct wsatt *a;
+
+	if (nws == 0)
+		return;
+	for (c = sd->conns; c != NULL; c = c->next) {
+		if (c->ws == NULL || c->state == C_CLOSED)
+			continue;
+		for (a = c->ws->atts; a != NULL; a = a->next)
+			if (a->pending) {
+				struct sess_ds_info s;
+				struct sess_err e;
+
+				if (sess_ds_get(sd->rd, a->name, &s, &e) != 0)
+					continue;
+				a->pending = 0;
+				a->behind = 1;
+				c->ws->nbehind++;
+				want_writeable(c->ws);
+			}
+	}
+}
+
+/* Operations. */
+
+static const char *
+str_field(json_t *req, const char *key)
+{
+	json_t *v = json_object_get(req, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* The stream a request names, checked; NULL after an error frame. */
+static const char *
+stream_of(struct wsconn *ws, const char *op, json_t *id, json_t *req,
+    int cap)
+{
+	const char *name = str_field(req, "stream");
+	struct sess_err e;
+
+	if (name == NULL) {
+		send_error(ws, op, id, NULL, "BAD_REQUEST",
+		    "%s needs a \"stream\" string", op);
+		return NULL;
+	}
+	if (sess_name_check(name, strlen(name), &e) != 0) {
+		send_error(ws, op, id, name, "BAD_STREAM_NAME", "%s", e.msg);
+		return NULL;
+	}
+	if (ws->auth != NULL && !auth_allows(ws->auth, name, cap)) {
+		send_error(ws, op, id, name, "FORBIDDEN",
+		    "the token does not allow %s on this stream",
+		    cap == CAP_READ ? "reading" : cap == CAP_WRITE ?
+		    "writing" : cap == CAP_PRESENCE ? "presence" : "that");
+		return NULL;
+	}
+	return name;
+}
+
+static struct wsatt *
+att_find(struct wsconn *ws, const char *name)
+{
+	struct wsatt *a;
+
+	for (a = ws->atts; a != NULL; a = a->next)
+		if (strcmp(a->name, name) == 0)
+			return a;
+	return NULL;
+}
+
+static void
+op_attach(struct wsconn *ws, json_t *id, json_t *req)
+{
+	const char *name, *off = str_field(req, "offset");
+	struct sess_ds_info s;
+	struct sess_err e;
+	struct wsatt *a;
+	json_t *r, *jname;
+	int64_t seq = 0;
+	int kind = SESS_OFF_START, rc;
+	char o[SESS_OFFSET_LEN + 1];
+
+	if ((name = stream_of(ws, "attach", id, req, CAP_READ)) == NULL)
+		return;
+	if (json_object_get(req, "offset") != NULL && off == NULL) {
+		send_error(ws, "attach", id, name, "BAD_OFFSET",
+		    "\"offset\" must be a string");
+		return;
+	}
+	if (off != NULL && sess_offset_parse(off, &kind, &seq, &e) != 0) {
+		send_error(ws, "attach", id, name, "BAD_OFFSET", "%s", e.msg);
+		return;
+	}
+	rc = sess_ds_get(sd->rd, name, &s, &e);
+	if (rc != 0 && rc != SESS_ENOENT) {
+		send_error(ws, "attach", id, name, "STORE_ERROR", "%s", e.msg);
+		return;
+	}
+	if (rc == SESS_ENOENT) {
+		s.tail = 0;
+		s.closed = 0;
+	}
+	if (kind == SESS_OFF_NOW)
+		seq = s.tail;
+	else if (kind == SESS_OFF_START)
+		seq = 0;
+	else if (seq > s.tail) {
+		send_error(ws, "attach", id, name, "BAD_OFFSET",
+		    "offset %s is beyond the tail of %s", off, name);
+		return;
+	}
+	if ((a = att_find(ws, name)) != NULL) {
+		att_free(a); /* attached again: from the new offset */
+	} else if (ws->natts >= WS_ATTACH_MAX) {
+		send_error(ws, "attach", id, name, "ATTACH_LIMIT", "at most %d "
+		    "streams are attached on one connection", WS_ATTACH_MAX);
+		return;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    (a->name = strdup(name)) == NULL ||
+	    (jname = json_string(name)) == NULL) {
+		if (a != NULL)
+			free(a->name);
+		free(a);
+		send_error(ws, "attach", id, name, "OUT_OF_MEMORY",
+		    "out of memory");
+		return;
+	}
+	a->sj = json_dumps(jname, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(jname);
+	a->ws = ws;
+	a->w.ws = a;
+	a->pos = seq;
+	a->next = ws->atts;
+	ws->atts = a;
+	ws->natts++;
+	r = reply_new("attach", id);
+	json_object_set_new(r, "stream", json_string(name));
+	sess_offset_fmt(seq, o);
+	json_object_set_new(r, "offset", json_string(o));
+	sess_offset_fmt(s.tail, o);
+	json_object_set_new(r, "tail", json_string(o));
+	json_object_set_new(r, "exists", json_boolean(rc == 0));
+	send_json(ws, r);
+	r = json_object();
+	json_object_set_new(r, "op", json_string("members"));
+	json_object_set_new(r, "stream", json_string(name));
+	json_object_set_new(r, "members", presence_members(name));
+	send_json(ws, r);
+	if (rc == SESS_ENOENT) {
+		a->pending = 1;
+		return;
+	}
+	a->behind = 1;
+	ws->nbehind++;
+	want_writeable(ws);
+}
+
+static void
+op_detach(struct wsconn *ws, json_t *id, json_t *req)
+{
+	const char *name = str_field(req, "stream");
+	struct wsatt *a;
+	json_t *r;
+
+	if (name == NULL || (a = att_find(ws, name)) == NULL) {
+		send_error(ws, "detach", id, name, "NOT_ATTACHED",
+		    "%s is not attached", name ? name : "that stream");
+		return;
+	}
+	att_free(a);
+	r = reply_new("detach", id);
+	json_object_set_new(r, "stream", json_string(name));
+	send_json(ws, r);
+}
+
+/* Requests at the writer. */
+
+static struct wsreq *
+wsreq_new(struct wsconn *ws, const char *re, json_t *id, const char *stream)
+{
+	struct wsreq *q = calloc(1, sizeof(*q));
+
+	if (q == NULL || (q->stream = strdup(stream)) == NULL) {
+		free(q);
+		return NULL;
+	}
+	q->ws = ws;
+	q->re = re;
+	q->id = id ? json_incref(id) : NULL;
+	q->next = ws->reqs;
+	if (ws->reqs != NULL)
+		ws->reqs->pprev = &q->next;
+	q->pprev = &ws->reqs;
+	ws->reqs = q;
+	return q;
+}
+
+/* Takes q off its connection's list; returns the connection or NULL. */
+static struct wsconn *
+wsreq_end(struct wsreq *q)
+{
+	struct wsconn *ws = q->ws;
+
+	if (ws != NULL) {
+		*q->pprev = q->next;
+		if (q->next != NULL)
+			q->next->pprev = q->pprev;
+	}
+	return ws;
+}
+
+static void
+wsreq_free(struct wsreq *q)
+{
+	json_decref(q->id);
+	free(q->stream);
+	free(q);
+}
+
+static void
+publish_done(struct job *j)
+{
+	struct wsreq *q = j->arg;
+	struct wsconn *ws = wsreq_end(q);
+	char o[SESS_OFFSET_LEN + 1];
+	json_t *r;
+
+	if (j->rc == 0)
+		sub_notify(q->stream);
+	if (ws != NULL && j->rc != 0) {
+		send_error(ws, "publish", q->id, q->stream,
+		    j->rc == SESS_EINVAL ? "BAD_REQUEST" : j->rc == SESS_ENOENT ?
+		    "NOT_FOUND" : "STORE_ERROR", "%s", j->err.msg);
+	} else if (ws != NULL) {
+		r = reply_new("publish", q->id);
+		json_object_set_new(r, "stream", json_string(q->stream));
+		sess_offset_fmt(j->acks[0].seq, o);
+		json_object_set_new(r, "offset", json_string(o));
+		json_object_set_new(r, "duplicate",
+		    json_boolean(j->acks[0].duplicate));
+		send_json(ws, r);
+	}
+	wsreq_free(q);
+}
+
+/* A token bucket: 1 if one more publish may go now. */
+static int
+rate_ok(struct wsconn *ws)
+{
+	int64_t now = lws_now_usecs();
+
+	ws->tokens += (double)(now - ws->tokens_at) * WS_RATE / 1e6;
+	ws->tokens_at = now;
+	if (ws->tokens > WS_BURST)
+		ws->tokens = WS_BURST;
+	if (ws->tokens < 1)
+		return 0;
+	ws->tokens -= 1;
+	return 1;
+}
+
+static void
+op_publish(struct wsconn *ws, json_t *id, json_t *req)
+{
+	const char *name, *mid;
+	json_t *data = json_object_get(req, "data"), *midv;
+	struct sess_err e;
+	struct wsreq *q;
+	struct job *j;
+	char *text, *body;
+	size_t n;
+
+	if ((name = stream_of(ws, "publish", id, req, CAP_WRITE)) == NULL)
+		return;
+	midv = json_object_get(req, "mid");
+	mid = json_is_string(midv) ? json_string_value(midv) : NULL;
+	if (data == NULL || (midv != NULL && (mid == NULL || *mid == '\0' ||
+	    strlen(mid) > ID_MAX - 8))) {
+		send_error(ws, "publish", id, name, "BAD_REQUEST", data == NULL ?
+		    "publish needs \"data\"" : "\"mid\" must be a string of "
+		    "1 to %d bytes", ID_MAX - 8);
+		return;
+	}
+	if (!rate_ok(ws)) {
+		send_error(ws, "publish", id, name, "RATE_LIMITED", "more than "
+		    "%d publishes a second on this connection", WS_RATE);
+		return;
+	}
+	if ((text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY)) ==
+	    NULL || (j = job_new(J_SESS_APPEND, NULL)) == NULL) {
+		free(text);
+		send_error(ws, "publish", id, name, "OUT_OF_MEMORY",
+		    "out of memory");
+		return;
+	}
+	/* One value, whatever it is: an array is not split. */
+	n = strlen(text);
+	body = malloc(n + 3);
+	if (body != NULL) {
+		body[0] = '[';
+		memcpy(body + 1, text, n);
+		body[n + 1] = ']';
+		body[n + 2] = '\0';
+	}
+	free(text);
+	sess_buf_init(&j->body, n + 16);
+	if (body == NULL || sess_ds_split(body, n + 2, 1, &j->body, &j->items,
+	    &j->n, &e) != 0 || j->n != 1 ||
+	    (j->acks = calloc(1, sizeof(*j->acks))) == NULL) {
+		send_error(ws, "publish", id, name, "BAD_REQUEST", "%s",
+		    body == NULL ? "out of memory" : j->n != 1 ?
+		    "one value" : e.msg);
+		free(body);
+		job_free(j);
+		return;
+	}
+	free(body);
+	j->items[0].pseq = 0;
+	j->items[0].units = 1;
+	if (mid != NULL) {
+		/* Each message id is a producer of one value. */
+		char pid[ID_MAX];
+
+		snprintf(pid, sizeof(pid), "mid:%s", mid);
+		j->has_pr = 1;
+		j->pr.id = job_str(j, pid);
+		j->pr.epoch = 0;
+	}
+	j->req.stream = job_str(j, name);
+	if ((q = wsreq_new(ws, "publish", id, name)) == NULL) {
+		job_free(j);
+		send_error(ws, "publish", id, name, "OUT_OF_MEMORY",
+		    "out of memory");
+		return;
+	}
+	j->arg = q;
+	j->done = publish_done;
+	job_submit(j);
+}
+
+static void
+presence_done(void *arg, int rc, const char *msg)
+{
+	struct wsreq *q = arg;
+	struct wsconn *ws = wsreq_end(q);
+	json_t *r;
+
+	if (ws != NULL && rc != 0) {
+		send_error(ws, q->re, q->id, q->stream, "STORE_ERROR", "%s",
+		    msg ? msg : "presence was not recorded");
+	} else if (ws != NULL) {
+		r = reply_new(q->re, q->id);
+		json_object_set_new(r, "stream", json_string(q->stream));
+		send_json(ws, r);
+	}
+	wsreq_free(q);
+}
+
+static int
+present_add(struct wsconn *ws, const char *name)
+{
+	char **v;
+	int i;
+
+	for (i = 0; i < ws->npresent; i++)
+		if (strcmp(ws->present[i], name) == 0)
+			return 0;
+	if ((v = realloc(ws->present, (size_t)(ws->npresent + 1) *
+	    sizeof(*v))) == NULL)
+		return -1;
+	ws->present = v;
+	if ((v[ws->npresent] = strdup(name)) == NULL)
+		return -1;
+	ws->npresent++;
+	return 0;
+}
+
+static void
+present_del(struct wsconn *ws, const char *name)
+{
+	int i;
+
+	for (i = 0; i < ws->npresent; i++)
+		if (strcmp(ws->present[i], name) == 0) {
+			free(ws->present[i]);
+			ws->present[i] = ws->present[--ws->npresent];
+			return;
+		}
+}
+
+static void
+op_presence(struct wsconn *ws, const char *op, json_t *id, json_t *req)
+{
+	const char *name;
+	json_t *data = json_object_get(req, "data");
+	char *text = NULL;
+	struct wsreq *q;
+
+	if ((name = stream_of(ws, op, id, req, CAP_PRESENCE)) == NULL)
+		return;
+	if (ws->member == NULL) {
+		send_error(ws, op, id, name, "NO_MEMBER", "presence needs a "
+		    "member: send hello first, or connect with ?member=");
+		return;
+	}
+	if (data != NULL && !json_is_object(data) && !json_is_null(data)) {
+		send_error(ws, op, id, name, "BAD_REQUEST",
+		    "\"data\" must be an object");
+		return;
+	}
+	if (strcmp(op, "leave") != 0 && !rate_ok(ws)) {
+		send_error(ws, op, id, name, "RATE_LIMITED", "more than %d "
+		    "updates a second on this connection", WS_RATE);
+		return;
+	}
+	if (json_is_object(data) && (text = json_dumps(data, JSON_COMPACT)) ==
+	    NULL) {
+		send_error(ws, op, id, name, "OUT_OF_MEMORY", "out of memory");
+		return;
+	}
+	if (strcmp(op, "leave") == 0)
+		present_del(ws, name);
+	else if (present_add(ws, name) != 0) {
+		free(text);
+		send_error(ws, op, id, name, "OUT_OF_MEMORY", "out of memory");
+		return;
+	}
+	if ((q = wsreq_new(ws, op, id, name)) == NULL ||
+	    presence_set(name, ws->member, ws->id, op, text, presence_done,
+	    q) != 0) {
+		if (q != NULL) {
+			wsreq_end(q);
+			wsreq_free(q);
+		}
+		send_error(ws, op, id, name, "STORE_ERROR",
+		    "presence was not recorded");
+	}
+	free(text);
+}
+
+static void
+op_members(struct wsconn *ws, json_t *id, json_t *req)
+{
+	const char *name;
+	json_t *r;
+
+	if ((name = stream_of(ws, "members", id, req, CAP_READ)) == NULL)
+		return;
+	r = reply_new("members", id);
+	json_object_set_new(r, "stream", json_string(name));
+	json_object_set_new(r, "members", presence_members(name));
+	send_json(ws, r);
+}
+
+static void
+ack_done(void *arg, int rc, int64_t unread, const char *msg)
+{
+	struct wsreq *q = arg;
+	struct wsconn *ws = wsreq_end(q);
+	json_t *r;
+
+	if (ws != NULL && rc != 0) {
+		send_error(ws, "ack", q->id, q->stream, rc == SESS_EINVAL ?
+		    "BAD_OFFSET" : "STORE_ERROR", "%s",
+		    msg ? msg : "the read position was not recorded");
+	} else if (ws != NULL) {
+		r = reply_new("ack", q->id);
+		json_object_set_new(r, "stream", json_string(q->stream));
+		json_object_set_new(r, "unread", json_integer(unread));
+		send_json(ws, r);
+	}
+	wsreq_free(q);
+}
+
+static void
+op_ack(struct wsconn *ws, json_t *id, json_t *req)
+{
+	const char *name, *off = str_field(req, "offset");
+	struct sess_err e;
+	struct wsreq *q;
+	int64_t seq;
+	int kind;
+
+	if ((name = stream_of(ws, "ack", id, req, CAP_READ)) == NULL)
+		return;
+	if (ws->member == NULL) {
+		send_error(ws, "ack", id, name, "NO_MEMBER", "a read position "
+		    "needs a member: send hello first, or connect with "
+		    "?member=");
+		return;
+	}
+	if (off == NULL || sess_offset_parse(off, &kind, &seq, &e) != 0 ||
+	    kind != SESS_OFF_SEQ) {
+		send_error(ws, "ack", id, name, "BAD_OFFSET", "ack needs an "
+		    "\"offset\" like \"0000000000000007\"");
+		return;
+	}
+	if ((q = wsreq_new(ws, "ack", id, name)) == NULL ||
+	    cursor_set(name, ws->member, seq, ack_done, q) != 0) {
+		if (q != NULL) {
+			wsreq_end(q);
+			wsreq_free(q);
+		}
+		send_error(ws, "ack", id, name, "STORE_ERROR",
+		    "the read position was not recorded");
+	}
+}
+
+static int
+member_ok(const char *m)
+{
+	size_t i, n = strlen(m);
+
+	if (n == 0 || n > 256)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)m[i] < 0x20 || m[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+op_hello(struct wsconn *ws, json_t *id, json_t *req)
+{
+	const char *m = str_field(req, "member");
+	json_t *r;
+
+	if (m != NULL && ws->auth != NULL) {
+		if (strcmp(m, auth_subject(ws->auth)) != 0) {
+			send_error(ws, "hello", id, NULL, "FORBIDDEN", "the "
+			    "member is the token's subject");
+			return;
+		}
+	} else if (m != NULL) {
+		if (!member_ok(m)) {
+			send_error(ws, "hello", id, NULL, "BAD_REQUEST",
+			    "\"member\" must be 1 to 256 bytes without "
+			    "control characters");
+			return;
+		}
+		if (ws->npresent > 0 && ws->member != NULL &&
+		    strcmp(ws->member, m) != 0) {
+			send_error(ws, "hello", id, NULL, "BAD_REQUEST",
+			    "leave every stream before changing member");
+			return;
+		}
+		free(ws->member);
+		ws->member = strdup(m);
+	}
+	r = reply_new("hello", id);
+	json_object_set_new(r, "member",
+	    ws->member ? json_string(ws->member) : json_null());
+	json_object_set_new(r, "conn", json_string(ws->id));
+	send_json(ws, r);
+}
+
+static void
+message(struct wsconn *ws, const char *p, size_t n)
+{
+	json_error_t je;
+	json_t *req, *id;
+	const char *op;
+
+	req = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je);
+	if (req == NULL || !json_is_object(req)) {
+		if (req == NULL)
+			send_error(ws, NULL, NULL, NULL, "BAD_FRAME",
+			    "not JSON: column %d: %s", je.column, je.text);
+		else
+			send_error(ws, NULL, NULL, NULL, "BAD_FRAME",
+			    "a frame is one JSON object");
+		json_decref(req);
+		return;
+	}
+	id = json_object_get(req, "id");
+	if (id != NULL && !json_is_string(id) && !json_is_number(id) &&
+	    !json_is_null(id)) {
+		send_error(ws, NULL, NULL, NULL, "BAD_REQUEST",
+		    "\"id\" must be a string or a number");
+		json_decref(req);
+		return;
+	}
+	op = str_field(req, "op");
+	if (op == NULL)
+		send_error(ws, NULL, id, NULL, "BAD_REQUEST",
+		    "a frame needs an \"op\" string");
+	else if (strcmp(op, "attach") == 0)
+		op_attach(ws, id, req);
+	else if (strcmp(op, "detach") == 0)
+		op_detach(ws, id, req);
+	else if (strcmp(op, "publish") == 0)
+		op_publish(ws, id, req);
+	else if (strcmp(op, "enter") == 0 || strcmp(op, "update") == 0 ||
+	    strcmp(op, "leave") == 0)
+		op_presence(ws, op, id, req);
+	else if (strcmp(op, "members") == 0)
+		op_members(ws, id, req);
+	else if (strcmp(op, "ack") == 0)
+		op_ack(ws, id, req);
+	else if (strcmp(op, "hello") == 0)
+		op_hello(ws, id, req);
+	else if (strcmp(op, "ping") == 0) {
+		json_t *r = json_object();
+
+		json_object_set_new(r, "op", json_string("pong"));
+		if (id != NULL)
+			json_object_set(r, "id", id);
+		send_json(ws, r);
+	} else
+		send_error(ws, op, id, NULL, "UNKNOWN_OP",
+		    "unknown op \"%.64s\"", op);
+	json_decref(req);
+}
+
+/* Input. */
+
+static int
+utf8_ok(const char *p, size_t n)
+{
+	long bad;
+
+	return sess_utf8_prefix((const unsigned char *)p, n, &bad) == n;
+}
+
+/*
+ * Takes whole frames from c->in.  Returns 0, or -1 once the connection
+ * is closing.
+ */
+static int
+frames(struct wsconn *ws)
+{
+	struct conn *c = ws->c;
+	unsigned char *p;
+	uint64_t len;
+	size_t hl, i;
+	int fin, op, masked;
+
+	while (c->in.len >= 2 && c->state != C_CLOSED) {
+		p = (unsigned char *)c->in.p;
+		fin = p[0] & 0x80;
+		op = p[0] & 0x0f;
+		masked = p[1] & 0x80;
+		len = p[1] & 0x7f;
+		hl = 2;
+		if (p[0] & 0x70) {
+			ws_close(ws, 1002, "no extension was agreed");
+			return -1;
+		}
+		if (!masked) {
+			ws_close(ws, 1002, "client frames must be masked");
+			return -1;
+		}
+		if (len == 126) {
+			if (c->in.len < 4)
+				return 0;
+			len = (uint64_t)p[2] << 8 | p[3];
+			hl = 4;
+		} else if (len == 127) {
+			if (c->in.len < 10)
+				return 0;
+			for (len = 0, i = 0; i < 8; i++)
+				len = len << 8 | p[2 + i];
+			hl = 10;
+		}
+		if (op >= 8 && (len > 125 || !fin)) {
+			ws_close(ws, 1002, "bad control frame");
+			return -1;
+		}
+		if (len > WS_MSG_MAX || (op == OP_CONT &&
+		    ws->msg.len + len > WS_MSG_MAX)) {
+			ws_close(ws, 1009, "message larger than 1 MiB");
+			return -1;
+		}
+		if (c->in.len < hl + 4 + len)
+			return 0;
+		{
+			unsigned char *mask = p + hl, *d = p + hl + 4;
+
+			for (i = 0; i < len; i++)
+				d[i] ^= mask[i & 3];
+			p = d;
+		}
+		switch (op) {
+		case OP_TEXT:
+		case OP_BIN:
+			if (ws->msg_op != 0) {
+				ws_close(ws, 1002, "a new message inside a "
+				    "fragmented one");
+				return -1;
+			}
+			if (op == OP_BIN) {
+				ws_close(ws, 1003, "frames are JSON text");
+				return -1;
+			}
+			if (fin) {
+				if (!utf8_ok((char *)p, len)) {
+					ws_close(ws, 1007, "not UTF-8");
+					return -1;
+				}
+				message(ws, (char *)p, len);
+			} else {
+				ws->msg_op = op;
+				ws->msg.len = 0;
+				sess_buf_add(&ws->msg, p, len);
+			}
+			break;
+		case OP_CONT:
+			if (ws->msg_op == 0) {
+				ws_close(ws, 1002, "a continuation of nothing");
+				return -1;
+			}
+			sess_buf_add(&ws->msg, p, len);
+			if (fin) {
+				ws->msg_op = 0;
+				if (!utf8_ok(ws->msg.p, ws->msg.len)) {
+					ws_close(ws, 1007, "not UTF-8");
+					return -1;
+				}
+				message(ws, ws->msg.p, ws->msg.len);
+				sess_buf_release(&ws->msg);
+				sess_buf_init(&ws->msg, WS_MSG_MAX + 16);
+			}
+			break;
+		case OP_PING:
+			send_frame(ws, OP_PONG, p, len);
+			break;
+		case OP_PONG:
+			break;
+		case OP_CLOSE: {
+			int code = len >= 2 ? p[0] << 8 | p[1] : 1000;
+
+			ws->clean = 1;
+			if (len == 1 || (len >= 2 && (code < 1000 ||
+			    code == 1004 || code == 1005 || code == 1006 ||
+			    (code > 1014 && code < 3000) || code > 4999)))
+				ws_close(ws, 1002, "bad close code");
+			else if (len > 2 && !utf8_ok((char *)p + 2, len - 2))
+				ws_close(ws, 1007, "close reason not UTF-8");
+			else
+				ws_close(ws, 1000, "");
+			return -1;
+		}
+		default:
+			ws_close(ws, 1002, "unknown opcode");
+			return -1;
+		}
+		sess_buf_consume(&c->in, hl + 4 + len);
+	}
+	return 0;
+}
+
+int
+ws_rx(struct conn *c, const void *p, size_t n)
+{
+	struct wsconn *ws = c->ws;
+
+	ws->last_rx = lws_now_usecs();
+	if (n > 0 && sess_buf_add(&c->in, p, n) != 0) {
+		ws_close(ws, 1009, "message larger than 1 MiB");
+		return 0;
+	}
+	frames(ws);
+	return 0;
+}
+
+/* Keep-alive: a ping every WS_PING_MS; a peer silent for long is gone. */
+static void
+ws_tick(lws_sorted_usec_list_t *sul)
+{
+	struct conn *c = lws_container_of(sul, struct conn, ping);
+
+	if (c->ws == NULL || c->state == C_CLOSED)
+		return;
+	if (lws_now_usecs() - c->ws->last_rx > (int64_t)WS_DEAD_MS * 1000) {
+		conn_close(c);
+		return;
+	}
+	send_frame(c->ws, OP_PING, "", 0);
+	lws_sul_schedule(sd->ctx, 0, &c->ping, ws_tick,
+	    (lws_usec_t)WS_PING_MS * 1000);
+}
+
+static void
+token_expired(struct conn *c)
+{
+	if (c->ws != NULL)
+		ws_close(c->ws, 1008, "the token expired");
+}
+
+/* The upgrade. */
+
+static int
+bad_upgrade(struct conn *c, int status, const char *why)
+{
+	if (status == 426)
+		return resp_error_with(c, 426, "UPGRADE_REQUIRED",
+		    "Sec-WebSocket-Version: 13\r\n", "%s", why);
+	return resp_error(c, status, "BAD_REQUEST", "%s", why);
+}
+
+static int
+has_word(const char *list, const char *w)
+{
+	size_t n = strlen(w);
+	const char *p;
+
+	for (p = list; p != NULL && *p != '\0'; p++) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (strncasecmp(p, w, n) == 0 && (p[n] == '\0' ||
+		    p[n] == ',' || p[n] == ' ' || p[n] == '\t'))
+			return 1;
+		if ((p = strchr(p, ',')) == NULL)
+			break;
+	}
+	return 0;
+}
+
+/*
+ * The token of an upgrade: the Authorization header, or the token query
+ * parameter (browsers cannot set headers on a WebSocket).  Answers 401
+ * and returns -1 if there is none or it is not valid.
+ */
+static int
+ws_token(struct conn *c, const char *qs, struct auth **out)
+{
+	const char *h = req_header(&c->req, "Authorization");
+	char tok[4096], why[256];
+
+	tok[0] = '\0';
+	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0)
+		snprintf(tok, sizeof(tok), "%s", h + 7);
+	else if (qs != NULL)
+		(void)query_get(qs, "token", tok, sizeof(tok));
+	if (tok[0] == '\0') {
+		resp_error_with(c, 401, "UNAUTHORIZED",
+		    "WWW-Authenticate: Bearer\r\n", "a token is required");
+		return -1;
+	}
+	if (auth_parse(tok, out, why, sizeof(why)) != 0) {
+		resp_error_with(c, 401, "UNAUTHORIZED",
+		    "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
+		    "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+int
+ws_upgrade(struct conn *c, const char *qs)
+{
+	struct req *r = &c->req;
+	const char *key = req_header(r, "Sec-WebSocket-Key");
+	const char *ver = req_header(r, "Sec-WebSocket-Version");
+	const char *up = req_header(r, "Upgrade");
+	const char *cn = req_header(r, "Connection");
+	const char *proto = req_header(r, "Sec-WebSocket-Protocol");
+	unsigned char raw[64], sha[SHA_DIGEST_LENGTH];
+	char acc[64], kbuf[128], member[512];
+	struct auth *auth = NULL;
+	struct wsconn *ws;
+	json_t *w, *lim;
+	int n;
+
+	if (r->method != M_GET)
+		return resp_error_with(c, 405, "METHOD_NOT_ALLOWED",
+		    "Allow: GET\r\n", "WebSocket upgrades are GET requests");
+	if (up == NULL || !has_word(up, "websocket") || cn == NULL ||
+	    !has_word(cn, "upgrade"))
+		return bad_upgrade(c, 426, "this is a WebSocket endpoint: "
+		    "send Upgrade: websocket");
+	if (ver == NULL || strcmp(ver, "13") != 0)
+		return bad_upgrade(c, 426, "Sec-WebSocket-Version must be 13");
+	if (key == NULL || strlen(key) != 24 ||
+	    EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18)
+		return bad_upgrade(c, 400, "Sec-WebSocket-Key must be 16 "
+		    "bytes in base64");
+	if (r->minor != 1)
+		return bad_upgrade(c, 400, "WebSocket needs HTTP/1.1");
+	if (auth_enabled() && ws_token(c, qs, &auth) != 0)
+		return 0; /* answered 401 */
+	member[0] = '\0';
+	if (auth == NULL && qs != NULL &&
+	    query_get(qs, "member", member, sizeof(member)) == 0 &&
+	    !member_ok(member))
+		return resp_error(c, 400, "BAD_REQUEST", "member must be 1 to "
+		    "256 bytes without control characters");
+	if ((ws = calloc(1, sizeof(*ws))) == NULL) {
+		auth_free(auth);
+		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+	}
+	ws->c = c;
+	ws->auth = auth;
+	if (auth != NULL)
+		ws->member = strdup(auth_subject(auth));
+	else if (member[0] != '\0')
+		ws->member = strdup(member);
+	ws->id[0] = 'c';
+	hook_random(ws->id + 1, 8);
+	ws->tokens = WS_BURST;
+	ws->tokens_at = ws->last_rx = lws_now_usecs();
+	sess_buf_init(&ws->msg, WS_MSG_MAX + 16);
+
+	n = snprintf(kbuf, sizeof(kbuf), "%s%s", key, WS_GUID);
+	SHA1((const unsigned char *)kbuf, (size_t)n, sha);
+	EVP_EncodeBlock((unsigned char *)acc, sha, sizeof(sha));
+	resp_start(c, 101);
+	resp_header(c, "Upgrade", "websocket");
+	resp_header(c, "Connection", "Upgrade");
+	resp_header(c, "Sec-WebSocket-Accept", "%s", acc);
+	if (proto != NULL && has_word(proto, "sess.v1"))
+		resp_header(c, "Sec-WebSocket-Protocol", "sess.v1");
+	conn_upgraded(c, ws);
+	nws++;
+
+	w = json_object();
+	json_object_set_new(w, "op", json_string("welcome"));
+	json_object_set_new(w, "conn", json_string(ws->id));
+	json_object_set_new(w, "member",
+	    ws->member ? json_string(ws->member) : json_null());
+	lim = json_object();
+	json_object_set_new(lim, "attachments", json_integer(WS_ATTACH_MAX));
+	json_object_set_new(lim, "message", json_integer(WS_MSG_MAX));
+	json_object_set_new(lim, "publish_per_sec", json_integer(WS_RATE));
+	json_object_set_new(lim, "publish_burst", json_integer(WS_BURST));
+	json_object_set_new(w, "limits", lim);
+	json_object_set_new(w, "grace", json_integer(presence_grace_s()));
+	send_json(ws, w);
+	lws_sul_schedule(sd->ctx, 0, &c->ping, ws_tick,
+	    (lws_usec_t)WS_PING_MS * 1000);
+	if (auth != NULL) {
+		int64_t left = auth_expires(auth) - sess_now();
+
+		conn_timer(c, left > 0 ? left / 1000 + 1 : 1, token_expired);
+	}
+	/* Frames that came with the head. */
+	if (c->in.len > 0)
+		frames(ws);
+	return 0;
+}
+
+/* The connection is going: its requests and attachments end. */
+void
+ws_free(struct conn *c)
+{
+	struct wsconn *ws = c->ws;
+	struct wsreq *q;
+	int i;
+
+	if (ws == NULL)
+		return;
+	for (q = ws->reqs; q != NULL; q = q->next)
+		q->ws = NULL;
+	while (ws->atts != NULL)
+		att_free(ws->atts);
+	if (ws->npresent > 0)
+		presence_conn_gone(ws->id, ws->clean || sd->stopping);
+	for (i = 0; i < ws->npresent; i++)
+		free(ws->present[i]);
+	free(ws->present);
+	sess_buf_release(&ws->msg);
+	auth_free(ws->auth);
+	free(ws->member);
+	free(ws);
+	c->ws = NULL;
+	nws--;
+}
+
+/* At shutdown: every WebSocket is told the server is going away. */
+void
+ws_stop(void)
+{
+	struct conn *c;
+
+	for (c = sd->conns; c != NULL; c = c->next)
+		if (c->ws != NULL && c->state != C_CLOSED) {
+			c->ws->clean = 1;
+			ws_close(c->ws, 1001, "sessd is stopping");
+		}
+}
+
+int
+ws_count(void)
+{
+	return nws;
+}
