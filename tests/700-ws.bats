@@ -67,6 +67,9 @@ same() {
 	fi
 }
 
+# EV: a jq filter for the one-event lines of the client's -e.
+EV='select(has("offset") and has("data") and (has("op") | not))'
+
 # sorted JSON: JSON with sorted keys, compact.
 sorted() {
 	jq -cS . <<<"$1"
@@ -112,7 +115,10 @@ send {"op":"hello","id":"h","member":"bob"}
 wait op=ok re=hello
 EOF
 	same '{"id":"h","member":"bob","op":"ok","re":"hello"}' \
-		"$(only '.op == "ok"')"
+		"$(only '.op == "ok"' | jq -cS 'del(.conn)')"
+	# The reply names the connection, as the welcome did.
+	same "$(jq -r .conn <<<"${lines[0]}")" \
+		"$(only '.op == "ok"' | jq -r .conn)"
 }
 
 @test "ws: the sess.v1 subprotocol is selected when offered, none needed" {
@@ -136,7 +142,8 @@ sh sess-pub -q -u "$SESSD_URL" s '{"n":5}'
 events s 5
 EOF
 	same "{\"id\":1,\"offset\":\"$(off 0)\",\"op\":\"ok\",\"re\":\"attach\",\"stream\":\"s\",\"tail\":\"$(off 3)\"}" \
-		"$(only '.op == "ok"')"
+		"$(only '.op == "ok"' | jq -cS 'del(.exists)')"
+	same true "$(only '.op == "ok"' | jq .exists)"
 	same '{"members":[],"op":"members","stream":"s"}' \
 		"$(only '.op == "members"')"
 	# ok, then members, then events: in that order.
@@ -148,10 +155,9 @@ EOF
 			.events[] | "\($s) \(.offset) \(.data | tojson)"' <<<"$output")"
 	# Each push's next is the offset of its last event; times are RFC 3339
 	# UTC with microseconds.
-	run -0 jq -e 'select(.op == "events") |
-		.next == .events[-1].offset and
-		all(.events[]; .time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$"))' <<<"$output"
-	[[ $output != *false* ]]
+	same true "$(jq -s 'map(select(.op == "events")) | length > 0 and
+		all(.[]; .next == .events[-1].offset and
+		all(.events[]; .time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$")))' <<<"$output")"
 }
 
 @test "ws: attach now gets only later events, attach OFFSET those after it" {
@@ -164,7 +170,7 @@ sh sess-pub -q -d "$SESS_DB" s '{"n":4}' '{"n":5}'
 events s 2
 stats s
 EOF
-	same "{\"id\":\"a\",\"offset\":\"$(off 3)\",\"op\":\"ok\",\"re\":\"attach\",\"stream\":\"s\",\"tail\":\"$(off 3)\"}" \
+	same "{\"exists\":true,\"id\":\"a\",\"offset\":\"$(off 3)\",\"op\":\"ok\",\"re\":\"attach\",\"stream\":\"s\",\"tail\":\"$(off 3)\"}" \
 		"$(only '.op == "ok"')"
 	same "{\"dups\":0,\"events\":2,\"first\":\"$(off 4)\",\"gaps\":0,\"last\":\"$(off 5)\",\"stats\":\"s\"}" \
 		"$(only '.stats')"
@@ -173,29 +179,48 @@ send {"op":"attach","id":2,"stream":"s","offset":"$(off 2)"}
 events s 3
 stats s
 EOF
-	same "{\"id\":2,\"offset\":\"$(off 2)\",\"op\":\"ok\",\"re\":\"attach\",\"stream\":\"s\",\"tail\":\"$(off 5)\"}" \
+	same "{\"exists\":true,\"id\":2,\"offset\":\"$(off 2)\",\"op\":\"ok\",\"re\":\"attach\",\"stream\":\"s\",\"tail\":\"$(off 5)\"}" \
 		"$(only '.op == "ok"')"
 	same '{"n":3} {"n":4} {"n":5}' \
-		"$(jq -c 'select(.stream == "s") | .data' <<<"$output" | tr '\n' ' ' |
+		"$(jq -c "$EV"' | .data' <<<"$output" | tr '\n' ' ' |
 			sed 's/ $//')"
 	same "{\"dups\":0,\"events\":3,\"first\":\"$(off 3)\",\"gaps\":0,\"last\":\"$(off 5)\",\"stats\":\"s\"}" \
 		"$(only '.stats')"
 }
 
-@test "ws: a bad offset is an error frame for that attach" {
+@test "ws: attaching a stream that does not exist yet gets it once created" {
+	sessd_start
+	run -0 wsc -e <<EOF
+send {"op":"attach","id":1,"stream":"later"}
+wait op=ok re=attach id=1
+sh sess-pub -q -d "$SESS_DB" later '{"n":1}'
+events later 1
+EOF
+	same "{\"exists\":false,\"id\":1,\"offset\":\"$(off 0)\",\"op\":\"ok\",\"re\":\"attach\",\"stream\":\"later\",\"tail\":\"$(off 0)\"}" \
+		"$(only '.op == "ok"')"
+	same "{\"data\":{\"n\":1},\"offset\":\"$(off 1)\",\"stream\":\"later\"}" \
+		"$(jq -cS "$EV" <<<"$output")"
+}
+
+@test "ws: a bad offset is a BAD_OFFSET error frame for that attach" {
 	sessd_start
 	sess-pub -q -d "$SESS_DB" s 1
-	run -0 wsc <<'EOF'
+	run -0 wsc <<EOF
 send {"op":"attach","id":1,"stream":"s","offset":"banana"}
 wait op=error id=1
 send {"op":"attach","id":2,"stream":"s","offset":5}
 wait op=error id=2
-send {"op":"ping","id":3}
-wait op=pong id=3
+send {"op":"attach","id":3,"stream":"s","offset":"$(off 9)"}
+wait op=error id=3
+send {"op":"ping","id":4}
+wait op=pong id=4
 EOF
-	same '{"code":"BAD_REQUEST","id":1,"message":"offset '"'"'banana'"'"' is not -1, now or an offset","op":"error","re":"attach","stream":"s"}' \
+	same '{"code":"BAD_OFFSET","id":1,"message":"offset '"'"'banana'"'"': not -1, now, an offset or a sequence number","op":"error","re":"attach","stream":"s"}' \
 		"$(only '.id == 1')"
-	same 'BAD_REQUEST attach' "$(jq -r 'select(.id == 2) | "\(.code) \(.re)"' <<<"$output")"
+	same '{"code":"BAD_OFFSET","id":2,"message":"\"offset\" must be a string","op":"error","re":"attach","stream":"s"}' \
+		"$(only '.id == 2')"
+	same "{\"code\":\"BAD_OFFSET\",\"id\":3,\"message\":\"offset $(off 9) is beyond the tail of s\",\"op\":\"error\",\"re\":\"attach\",\"stream\":\"s\"}" \
+		"$(only '.id == 3')"
 }
 
 @test "ws: detach ends delivery of that stream only" {
@@ -293,7 +318,7 @@ EOF
 		printf 'a/%d %s %d\n' "$i" "$(off 1)" "$i"
 		printf 'a/%d %s {"n":%d}\n' "$i" "$(off 2)" "$i"
 	done | sort)" \
-		"$(jq -r 'select(.stream and .offset) |
+		"$(jq -r "$EV"' |
 			"\(.stream) \(.offset) \(.data | tojson)"' <<<"$output" | sort)"
 }
 
@@ -305,7 +330,7 @@ send {"op":"attach","stream":"r","offset":"-1"}
 events r 10
 EOF
 	local last
-	last=$(jq -r 'select(.stream == "r") | .offset' <<<"$output" | tail -1)
+	last=$(jq -r "$EV"' | .offset' <<<"$output" | tail -1)
 	same "$(off 10)" "$last"
 	# Away: appended by an embedded writer and through sessd.
 	sess-pub -q -d "$SESS_DB" r $(seq -f '{"i":%g}' 11 20)
@@ -336,10 +361,9 @@ EOF
 	same "{\"dups\":0,\"events\":220,\"first\":\"$(off 11)\",\"gaps\":0,\"last\":\"$(off 230)\",\"stats\":\"r\"}" \
 		"$(only '.stats')"
 	# In order, each event the one its writer sent at that position.
-	same "$(seq 11 230)" \
-		"$(jq -r 'select(.stream == "r") | .data.i' <<<"$output")"
+	same "$(seq 11 230)" "$(jq -r "$EV"' | .data.i' <<<"$output")"
 	same "$(seq -f '%016g' 11 230)" \
-		"$(jq -r 'select(.stream == "r") | .offset' <<<"$output")"
+		"$(jq -r "$EV"' | .offset' <<<"$output")"
 }
 
 @test "ws: a reader that stops reading stalls nobody, holds bounded memory, then gets everything once" {
@@ -571,6 +595,7 @@ EOF
 	sessd_start
 	run -0 wsc -q <<'EOF'
 repeat 400 {"op":"publish","id":{i},"stream":"f","data":{i}}
+count 400 re=publish
 send {"op":"ping","id":"end"}
 wait op=pong id=end
 EOF

@@ -28,6 +28,7 @@
 //   wait K=V...           until a frame not matched by an earlier wait has
 //                         every field K (dots for nested fields) equal to V
 //                         (compared as a string, or as its JSON text)
+//   count N K=V...        until N such frames have arrived (and takes them)
 //   events STREAM N       until N events of STREAM have arrived in all
 //   stats STREAM          prints {"stats":S,"events":N,"first":O,"last":O,
 //                         "dups":N,"gaps":N} over the events of STREAM so
@@ -298,6 +299,20 @@ for (const line of script) {
         return false
       })
       consumed.add(hit)
+      break
+    }
+    case "count": {
+      const m = /^(\d+)\s+(.*)$/.exec(rest)
+      if (!m) bad("usage: count N K=V...")
+      const conds = parseConds(m[2])
+      let hits = []
+      await until(() => {
+        hits = []
+        for (let i = 0; i < frames.length; i++)
+          if (!consumed.has(i) && matches(frames[i], conds)) hits.push(i)
+        return hits.length >= Number(m[1])
+      })
+      for (const i of hits.slice(0, Number(m[1]))) consumed.add(i)
       break
     }
     case "events": {
