@@ -90,6 +90,7 @@ const script = readFileSync(scriptFile && scriptFile !== "-" ? scriptFile : 0, "
 
 let doing = "connecting"
 const watchdog = setTimeout(() => {
+  flush()
   console.error(`ws-client: timed out after ${limit}s waiting for: ${doing}`)
   process.exit(3)
 }, limit * 1000)
