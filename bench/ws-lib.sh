@@ -56,6 +56,11 @@ ws_rss() {
 	sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null
 }
 
+# ws_cpu PID: its user + system CPU time in clock ticks.
+ws_cpu() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 # ws_wait_line FILE PID SECS: waits until FILE has a line, or PID exits,
 # or SECS pass.
 ws_wait_line() {

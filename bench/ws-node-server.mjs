@@ -7,7 +7,8 @@
 // 127.0.0.1 port and prints "listening on URL" once it does; SIGTERM or
 // SIGINT stop it.  At /v1/ws: a welcome frame on connect; attach (from
 // now: it keeps nothing), publish (the event goes to every attached
-// socket as one events push, built once, then the ok) and ping.  Nothing
+// socket as one events push, framed once and written to each socket as
+// it is, then the ok) and ping.  Nothing
 // is stored: this is the cost of the fan-out alone, the floor that a
 // durable server is compared with.
 import { pathToFileURL } from "node:url"
@@ -18,7 +19,7 @@ if (!cacheDir) {
   console.error("usage: node ws-node-server.mjs CACHE_DIR")
   process.exit(2)
 }
-const { WebSocketServer } = await import(
+const { WebSocketServer, Sender } = await import(
   pathToFileURL(join(cacheDir, "node_modules/ws/wrapper.mjs")).href
 )
 
@@ -80,7 +81,12 @@ wss.on("connection", (ws) => {
             next: o,
           }),
         )
-        for (const c of topics.get(s) ?? []) c.send(frame, { binary: false })
+        // Framed once and written as is to every socket (ws's own
+        // broadcast advice), not framed again for each one by send().
+        const wire = Buffer.concat(
+          Sender.frame(frame, { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false }),
+        )
+        for (const c of topics.get(s) ?? []) c._socket.write(wire)
         ws.send(JSON.stringify({ op: "ok", re: "publish", id, stream: s, offset: o, duplicate: false }))
         break
       }

@@ -668,3 +668,93 @@ EOF
 	BG=
 	same 1001 "$(jq -r 'select(.close) | .close' term.out)"
 }
+
+@test "ws: a closed stream ends its attachment with closed, a deleted one with gone" {
+	sessd_start
+	sess-pub -q -d "$SESS_DB" c '{"n":1}'
+	sess-pub -q -d "$SESS_DB" g '{"n":1}'
+	run -0 wsc -e <<EOF
+send {"op":"attach","stream":"c"}
+send {"op":"attach","stream":"g"}
+events c 1
+events g 1
+sh curl -sf -o /dev/null -X POST -H 'Stream-Closed: true' "$SESSD_URL/v1/stream/c"
+wait op=closed stream=c
+sh curl -sf -o /dev/null -X DELETE "$SESSD_URL/v1/stream/g"
+wait op=gone stream=g
+send {"op":"detach","id":1,"stream":"c"}
+wait op=error id=1
+EOF
+	same "{\"offset\":\"$(off 1)\",\"op\":\"closed\",\"stream\":\"c\"}" \
+		"$(only '.op == "closed"')"
+	same '{"op":"gone","stream":"g"}' "$(only '.op == "gone"')"
+	# The attachment ended with the push.
+	same NOT_ATTACHED "$(only '.id == 1' | jq -r .code)"
+}
+
+@test "ws: a text stream's events come as strings" {
+	sessd_start
+	run -0 http body PUT /v1/stream/t -H 'Content-Type: text/plain' \
+		--data-binary 'hello, '
+	same 201 "$output"
+	run -0 http body POST /v1/stream/t -H 'Content-Type: text/plain' \
+		--data-binary 'wörld'
+	same 204 "$output"
+	run -0 wsc -e <<'EOF'
+send {"op":"attach","stream":"t"}
+events t 2
+EOF
+	same '"hello, " "wörld"' \
+		"$(jq -c "$EV"' | .data' <<<"$output" | tr '\n' ' ' | sed 's/ $//')"
+}
+
+@test "ws: a message in fragments is one message; over 1 MiB in all closes with 1009" {
+	sessd_start
+	run -0 wsc <<'EOF'
+frag 3 {"op":"publish","id":1,"stream":"fr","data":{"parts":3}}
+wait op=ok id=1
+big 1048576 5
+wait op=ok re=publish stream=big
+wsping
+big 1048577 5
+waitclose
+EOF
+	same "$(off 1)" "$(only '.id == 1' | jq -r .offset)"
+	same '{"pong":true}' "$(only '.pong')"
+	same 1009 "$(only '.close' | jq -r .close)"
+	run -0 sess-sub -d "$SESS_DB" fr
+	same '{"parts":3}' "$(jq -c .data <<<"$output")"
+	same 1 "$(events big)"
+}
+
+@test "ws: ack needs a member and an offset" {
+	sessd_start
+	sess-pub -q -d "$SESS_DB" s 1 2
+	run -0 wsc <<EOF
+send {"op":"ack","id":1,"stream":"s","offset":"$(off 1)"}
+wait op=error id=1
+send {"op":"hello","member":"alice"}
+wait op=ok re=hello
+send {"op":"ack","id":2,"stream":"s","offset":"now"}
+wait op=error id=2
+send {"op":"ack","id":3,"stream":"s"}
+wait op=error id=3
+EOF
+	same 'ack NO_MEMBER' "$(only '.id == 1' | jq -r '"\(.re) \(.code)"')"
+	same 'ack BAD_OFFSET' "$(only '.id == 2' | jq -r '"\(.re) \(.code)"')"
+	same 'ack BAD_OFFSET' "$(only '.id == 3' | jq -r '"\(.re) \(.code)"')"
+}
+
+@test "ws: presence needs a member, and data must be an object" {
+	sessd_start
+	run -0 wsc <<'EOF'
+send {"op":"enter","id":1,"stream":"s"}
+wait op=error id=1
+send {"op":"hello","member":"alice"}
+wait op=ok re=hello
+send {"op":"enter","id":2,"stream":"s","data":[1]}
+wait op=error id=2
+EOF
+	same 'enter NO_MEMBER' "$(only '.id == 1' | jq -r '"\(.re) \(.code)"')"
+	same 'enter BAD_REQUEST' "$(only '.id == 2' | jq -r '"\(.re) \(.code)"')"
+}

@@ -24,7 +24,10 @@
 //   repeat N TEXT         N text frames; {i} in TEXT becomes 1..N
 //   binary TEXT           a binary frame with the bytes of TEXT
 //   badutf8               a text frame that is not UTF-8
-//   big BYTES             a publish frame of exactly BYTES bytes
+//   frag N TEXT           TEXT as one text message in N fragments
+//   wsping                a WebSocket ping frame; waits for the pong frame
+//   big BYTES [N]         a publish message of exactly BYTES bytes (in N
+//                         fragments)
 //   wait K=V...           until a frame not matched by an earlier wait has
 //                         every field K (dots for nested fields) equal to V
 //                         (compared as a string, or as its JSON text)
@@ -285,9 +288,44 @@ for (const line of script) {
       if (ws.readyState === WebSocket.OPEN)
         ws.send(Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), { binary: false })
       break
-    case "big":
-      sendText(bigFrame(Number(rest)))
+    case "frag": {
+      const m = /^(\d+)\s+(.*)$/.exec(rest)
+      if (!m || Number(m[1]) < 1) bad("usage: frag N TEXT")
+      const buf = Buffer.from(m[2], "utf8")
+      const n = Number(m[1])
+      const step = Math.ceil(buf.length / n)
+      for (let i = 0; i < n; i++) {
+        if (ws.readyState !== WebSocket.OPEN) break
+        ws.send(buf.subarray(i * step, Math.min(buf.length, (i + 1) * step)), {
+          binary: false,
+          fin: i === n - 1,
+        })
+      }
       break
+    }
+    case "wsping": {
+      let ponged = false
+      ws.once("pong", () => {
+        ponged = true
+        note()
+      })
+      ws.ping("sess")
+      await until(() => ponged)
+      print({ pong: true })
+      break
+    }
+    case "big": {
+      const [bytes, parts] = rest.split(/\s+/).map(Number)
+      const buf = Buffer.from(bigFrame(bytes))
+      const n = parts || 1
+      const step = Math.ceil(buf.length / n)
+      for (let i = 0; i < n && ws.readyState === WebSocket.OPEN; i++)
+        ws.send(buf.subarray(i * step, Math.min(buf.length, (i + 1) * step)), {
+          binary: false,
+          fin: i === n - 1,
+        })
+      break
+    }
     case "wait": {
       const conds = parseConds(rest)
       let hit = -1
