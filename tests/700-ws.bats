@@ -758,3 +758,240 @@ EOF
 	same 'enter NO_MEMBER' "$(only '.id == 1' | jq -r '"\(.re) \(.code)"')"
 	same 'enter BAD_REQUEST' "$(only '.id == 2' | jq -r '"\(.re) \(.code)"')"
 }
+
+# Presence and cursors (sessd -g), and auth (sessd -k, sess-token): these
+# tests run once those parts are in.
+need_presence() {
+	sessd -h | grep -q -- '-g secs' || skip "sessd has no presence yet"
+}
+
+need_auth() {
+	command -v sess-token >/dev/null || skip "sess-token is not built yet"
+}
+
+@test "ws: presence pushes: enter, update, leave; two connections are one member" {
+	need_presence
+	sessd_start -g 1
+	sess-pub -q -d "$SESS_DB" s '{"n":1}'
+	WSQ='?member=watch' wsc >w.out 2>w.err 3>&- <<'EOF' &
+send {"op":"attach","stream":"s","offset":"now"}
+wait op=ok re=attach
+touch w.ready
+wait op=presence event=enter first=true
+wait op=presence event=enter first=false
+wait op=presence event=update
+wait op=presence event=leave last=false
+wait op=presence event=leave last=true
+send {"op":"members","id":"m","stream":"s"}
+wait op=ok id=m
+EOF
+	local w=$!
+	BG="$BG $w"
+	WSQ='?member=alice' wsc >a1.out 2>a1.err 3>&- <<'EOF' &
+waitfile w.ready
+send {"op":"enter","id":1,"stream":"s","data":{"tab":1}}
+wait op=ok id=1
+touch a1.entered
+waitfile a2.entered
+send {"op":"update","id":2,"stream":"s","data":{"tab":1,"typing":true}}
+wait op=ok id=2
+touch a1.updated
+waitfile a2.left
+EOF
+	local a1=$!
+	BG="$BG $a1"
+	WSQ='?member=alice' run -0 wsc <<'EOF'
+waitfile a1.entered
+send {"op":"attach","stream":"s","offset":"now"}
+wait op=members
+send {"op":"enter","id":1,"stream":"s","data":{"tab":2}}
+wait op=ok id=1
+send {"op":"members","id":"m","stream":"s"}
+wait op=ok id=m
+touch a2.entered
+waitfile a1.updated
+send {"op":"leave","id":2,"stream":"s"}
+wait op=ok id=2
+touch a2.left
+EOF
+	local c1 c2
+	c2=$(jq -r .conn <<<"${lines[0]}")
+	# The members push on attach: alice, on her first connection.
+	same '["alice",1]' "$(only '.op == "members"' |
+		jq -c '[.members[].member, (.members[0].conns | length)]')"
+	# After her second enter: one member, two connections, each its data.
+	# (A leave carries the data the connection had.)
+	same '[["alice"],[{"tab":1},{"tab":2}]]' "$(only '.id == "m"' |
+		jq -c '[[.members[].member], ([.members[0].conns[].data] | sort_by(.tab))]')"
+	wait "$a1" || {
+		cat a1.err
+		return 1
+	}
+	wait "$w" || {
+		cat w.err
+		return 1
+	}
+	BG=
+	c1=$(jq -r 'select(.op == "welcome") | .conn' a1.out)
+	same "enter alice $c1 {\"tab\":1} null true false
+enter alice $c2 {\"tab\":2} null false false
+update alice $c1 {\"tab\":1,\"typing\":true} null false false
+leave alice $c2 {\"tab\":2} explicit false false
+leave alice $c1 {\"tab\":1,\"typing\":true} explicit false true" \
+		"$(jq -r 'select(.op == "presence") | "\(.event) \(.member) \(.conn) \(.data | tojson) \(.reason) \(.first) \(.last)"' w.out)"
+	same '[]' "$(jq -c 'select(.id == "m") | .members' w.out)"
+	same true "$(jq -s 'map(select(.op == "presence")) | length == 5 and
+		all(.[]; .stream == "s" and
+		(.time | test("^[0-9-]{10}T[0-9:]{8}\\.[0-9]{6}Z$")))' w.out)"
+}
+
+@test "ws: an abrupt disconnect leaves after the grace, with reason timeout" {
+	need_presence
+	sessd_start -g 1
+	WSQ='?member=watch' wsc >w.out 2>w.err 3>&- <<'EOF' &
+send {"op":"attach","stream":"s","offset":"now"}
+wait op=ok re=attach
+touch w.ready
+wait op=presence event=enter
+wait op=presence event=leave
+EOF
+	local w=$!
+	BG="$BG $w"
+	wait_for 10 test -e w.ready
+	WSQ='?member=bob' wsc >b.out 2>b.err 3>&- <<'EOF' &
+send {"op":"enter","id":1,"stream":"s"}
+wait op=ok id=1
+pid b.pid
+touch b.entered
+waitfile never
+EOF
+	local b=$!
+	BG="$BG $b"
+	wait_for 10 test -e b.entered
+	# The client itself (not the shell around it): no close frame.
+	kill -9 "$(cat b.pid)"
+	wait "$w" || {
+		cat w.err
+		return 1
+	}
+	BG=
+	same 'enter null true false
+leave timeout false true' \
+		"$(jq -r 'select(.op == "presence") | "\(.event) \(.reason) \(.first) \(.last)"' w.out)"
+}
+
+@test "ws: ack moves the member's read position, shared over HTTP" {
+	need_presence
+	sessd_start
+	sess-pub -q -d "$SESS_DB" s 1 2 3
+	WSQ='?member=alice' run -0 wsc <<EOF
+send {"op":"ack","id":1,"stream":"s","offset":"$(off 2)"}
+wait op=ok id=1
+EOF
+	same "{\"id\":1,\"offset\":\"$(off 2)\",\"op\":\"ok\",\"re\":\"ack\",\"stream\":\"s\",\"unread\":1}" \
+		"$(only '.id == 1')"
+	run -0 curl -s "$SESSD_URL/v1/cursors/s?member=alice"
+	same "[\"alice\",\"$(off 2)\",1]" "$(jq -c '.[0] | [.member, .offset, .unread]' <<<"$output")"
+}
+
+# token_py KEYFILE SUB IAT EXP: an HS256 token signed with KEYFILE's bytes,
+# granting everything on chat/alice/*, minted by hand (sess-token has no
+# way to mint one that has already expired).
+token_py() {
+	python3 - "$@" <<'EOF'
+import base64, hashlib, hmac, json, sys
+key = open(sys.argv[1], "rb").read()
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": sys.argv[2], "iat": int(sys.argv[3]),
+    "exp": int(sys.argv[4]), "streams": [{"pattern": "chat/alice/*",
+    "caps": ["read", "write", "presence"]}]}).encode())
+sig = b64(hmac.new(key, head + b"." + body, hashlib.sha256).digest())
+print((head + b"." + body + b"." + sig).decode())
+EOF
+}
+
+@test "ws: with a key, the upgrade needs a valid token: 401 otherwise" {
+	need_auth
+	sess-token -g key
+	sess-token -g other
+	sessd_start -k key
+	local now tok
+	now=$(date +%s)
+	# No token, an expired one, one signed with another key, a forged one.
+	run -1 wsc </dev/null
+	same 401 "$(jq -r .http <<<"${lines[0]}")"
+	same UNAUTHORIZED "$(jq -r .body <<<"${lines[0]}" | jq -r .error.code)"
+	tok=$(token_py key alice $((now - 7200)) $((now - 3600)))
+	WSQ="?token=$tok" run -1 wsc </dev/null
+	same 401 "$(jq -r .http <<<"${lines[0]}")"
+	tok=$(token_py other alice "$now" $((now + 3600)))
+	WSQ="?token=$tok" run -1 wsc </dev/null
+	same 401 "$(jq -r .http <<<"${lines[0]}")"
+	tok=$(token_py key alice "$now" $((now + 3600)))
+	local forged=${tok%.*}.
+	forged+=$(printf %s "${tok##*.}" | tr 'A-Za-z' 'B-ZAb-za')
+	WSQ="?token=$forged" run -1 wsc </dev/null
+	same 401 "$(jq -r .http <<<"${lines[0]}")"
+	# A good one, by query or by header: the member is its subject.
+	WSQ="?token=$tok" run -0 wsc <<<'send {"op":"ping","id":1}
+wait op=pong id=1'
+	same alice "$(jq -r .member <<<"${lines[0]}")"
+	same '{"close":1000,"reason":""}' "${lines[-1]}"
+	run -0 wsc -H "Authorization: Bearer $tok" <<<'send {"op":"ping","id":1}
+wait op=pong id=1'
+	same alice "$(jq -r .member <<<"${lines[0]}")"
+}
+
+@test "ws: a forbidden stream is an error frame; other attachments go on" {
+	need_auth
+	sess-token -g key
+	sessd_start -k key
+	local tok
+	tok=$(sess-token -k key -s alice -e 3600 -r 'chat/alice/*' \
+		-w 'chat/alice/*' -p 'chat/alice/*')
+	sess-pub -q -d "$SESS_DB" chat/alice/1 '{"n":1}'
+	sess-pub -q -d "$SESS_DB" chat/bob/1 '{"n":1}'
+	WSQ="?token=$tok" run -0 wsc -e <<EOF
+send {"op":"attach","id":1,"stream":"chat/alice/1"}
+events chat/alice/1 1
+send {"op":"attach","id":2,"stream":"chat/bob/1"}
+wait op=error id=2
+send {"op":"attach","id":3,"stream":"chat/bob/nosuch"}
+wait op=error id=3
+send {"op":"publish","id":4,"stream":"chat/bob/1","data":{"x":1}}
+wait op=error id=4
+send {"op":"enter","id":5,"stream":"chat/bob/1"}
+wait op=error id=5
+send {"op":"hello","id":6,"member":"bob"}
+wait op=error id=6
+send {"op":"publish","id":7,"stream":"chat/alice/1","data":{"n":2}}
+wait op=ok id=7
+events chat/alice/1 2
+stats chat/alice/1
+EOF
+	same 'attach chat/bob/1 FORBIDDEN' "$(only '.id == 2' | jq -r '"\(.re) \(.stream) \(.code)"')"
+	# The same answer whether the stream exists or not.
+	same "$(only '.id == 2' | jq -c '[.code, .message]')" \
+		"$(only '.id == 3' | jq -c '[.code, .message]')"
+	same 'publish FORBIDDEN' "$(only '.id == 4' | jq -r '"\(.re) \(.code)"')"
+	same 'enter FORBIDDEN' "$(only '.id == 5' | jq -r '"\(.re) \(.code)"')"
+	same 'hello FORBIDDEN' "$(only '.id == 6' | jq -r '"\(.re) \(.code)"')"
+	same "{\"dups\":0,\"events\":2,\"first\":\"$(off 1)\",\"gaps\":0,\"last\":\"$(off 2)\",\"stats\":\"chat/alice/1\"}" \
+		"$(only '.stats')"
+	same 1 "$(events chat/bob/1)"
+}
+
+@test "ws: a token that expires while connected closes with 1008" {
+	need_auth
+	sess-token -g key
+	sessd_start -k key
+	local tok
+	tok=$(sess-token -k key -s alice -e 2 -r 'chat/alice/*')
+	WSQ="?token=$tok" run -0 wsc <<'EOF'
+send {"op":"ping","id":1}
+wait op=pong id=1
+waitclose
+EOF
+	same 1008 "$(only '.close' | jq -r .close)"
+}

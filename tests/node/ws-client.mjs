@@ -40,6 +40,7 @@
 //   pause / resume        stop / go on reading the socket
 //   protocol              prints {"protocol":P}, the subprotocol selected
 //   sh COMMAND            runs COMMAND with sh -c and waits for it
+//   pid FILE              writes this process's id to FILE
 //   touch FILE            creates FILE (to tell a test where we are)
 //   waitfile FILE         until FILE exists
 //   sleep MS              pause the script (pacing, never an assertion)
@@ -385,6 +386,9 @@ for (const line of script) {
       break
     case "resume":
       ws.resume()
+      break
+    case "pid":
+      writeFileSync(rest, `${process.pid}\n`)
       break
     case "touch":
       flush()
