@@ -61,6 +61,32 @@ void sess_buf_consume(struct sess_buf *b, size_t n);
 size_t sess_utf8_prefix(const unsigned char *p, size_t n, long *bad);
 
 /*
+ * wsframe.c: WebSocket frame heads (RFC 6455).  Opcodes: 0 continuation,
+ * 1 text, 2 binary, 8 close, 9 ping, 10 pong.
+ */
+struct sess_wsframe {
+	int fin, op, masked;
+	size_t head;               /* bytes of the head, mask key included */
+	uint64_t len;              /* of the payload */
+	unsigned char mask[4];
+	int close;                 /* on an error: the close code to send */
+};
+/*
+ * Parses the head of a client's frame at p[0..n): 1 with f filled, 0 if
+ * more bytes are needed, SESS_EINVAL (f->close says which close code)
+ * if the frame breaks the protocol or its payload is over max bytes.
+ */
+int sess_wsframe_parse(const unsigned char *p, size_t n, uint64_t max,
+    struct sess_wsframe *f, struct sess_err *e);
+void sess_wsframe_unmask(unsigned char *p, uint64_t n,
+    const unsigned char mask[4]);
+/* A server's frame head for a payload of len into h (10 bytes); its size. */
+size_t sess_wsframe_head(unsigned char *h, int op, uint64_t len);
+/* Checks a close frame's payload; *code is its code (1005 if none). */
+int sess_wsframe_close(const unsigned char *p, size_t n, int *code,
+    struct sess_err *e);
+
+/*
  * offset.c: offsets.  An event's offset is its sequence number in the
  * stream (from 1) as SESS_OFFSET_LEN zero-padded digits, so offsets sort
  * lexicographically.  Reading "from" an offset returns the events after

@@ -263,7 +263,8 @@ static void
 out_reset(struct conn *c)
 {
 	c->out.len = c->out_off = 0;
-	if (c->out.size > OUT_KEEP)
+	/* Idle WebSockets are many: they keep no buffers. */
+	if (c->out.size > OUT_KEEP || c->state == C_WS)
 		sess_buf_release(&c->out);
 	if (c->out.p != NULL)
 		c->out.p[0] = '\0';
@@ -1113,6 +1114,8 @@ conn_rx(struct conn *c, const void *p, size_t n)
 {
 	if (c->state == C_WS) {
 		ws_rx(c, p, n);
+		if (c->in.len == 0)
+			sess_buf_release(&c->in);
 		/* Answers not read: stop reading requests till they are. */
 		if (conn_queued(c) > 4 * 1024 * 1024 && !c->paused) {
 			c->paused = 1;

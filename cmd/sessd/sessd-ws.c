@@ -74,28 +74,19 @@ struct wsconn {
 };
 
 static int nws;                   /* connections upgraded */
+static int npending;              /* attachments waiting for a stream */
+
+static void
+set_pending(struct wsatt *a, int on)
+{
+	if (a->pending != on)
+		npending += on ? 1 : -1;
+	a->pending = on;
+}
 
 /* Frames. */
 
-static size_t
-frame_head(unsigned char *h, int op, size_t len)
-{
-	h[0] = (unsigned char)(0x80 | op);
-	if (len < 126) {
-		h[1] = (unsigned char)len;
-		return 2;
-	}
-	if (len < 65536) {
-		h[1] = 126;
-		h[2] = (unsigned char)(len >> 8);
-		h[3] = (unsigned char)len;
-		return 4;
-	}
-	h[1] = 127;
-	for (int i = 0; i < 8; i++)
-		h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-	return 10;
-}
+#define frame_head sess_wsframe_head
 
 /* Appends a whole frame to b. */
 static int
@@ -364,6 +355,7 @@ att_free(struct wsatt *a)
 	fanout_unlink(&a->w);
 	if (a->behind)
 		a->ws->nbehind--;
+	set_pending(a, 0);
 	a->ws->natts--;
 	free(a->name);
 	free(a->sj);
@@ -401,7 +393,7 @@ catch_up(struct wsatt *a)
 			return 0;
 		}
 		/* Not there yet: fanout_poll() looks again. */
-		a->pending = 1;
+		set_pending(a, 1);
 		a->behind = 0;
 		a->ws->nbehind--;
 		return 0;
@@ -410,7 +402,7 @@ catch_up(struct wsatt *a)
 		logx("%s: %s", a->name, e.msg);
 		return 1;
 	}
-	a->pending = 0;
+	set_pending(a, 0);
 	if (a->pos < s.tail) {
 		if ((b = fanout_read(&s, a->pos, s.tail, WS_READ)) == NULL)
 			return 1;
@@ -467,7 +459,7 @@ ws_poll(void)
 	struct conn *c;
 	struct wsatt *a;
 
-	if (nws == 0)
+	if (npending == 0)
 		return;
 	for (c = sd->conns; c != NULL; c = c->next) {
 		if (c->ws == NULL || c->state == C_CLOSED)
@@ -479,7 +471,7 @@ ws_poll(void)
 
 				if (sess_ds_get(sd->rd, a->name, &s, &e) != 0)
 					continue;
-				a->pending = 0;
+				set_pending(a, 0);
 				a->behind = 1;
 				c->ws->nbehind++;
 				want_writeable(c->ws);
@@ -615,7 +607,7 @@ op_attach(struct wsconn *ws, json_t *id, json_t *req)
 	json_object_set_new(r, "members", presence_members(name));
 	send_json(ws, r);
 	if (rc == SESS_ENOENT) {
-		a->pending = 1;
+		set_pending(a, 1);
 		return;
 	}
 	a->behind = 1;
@@ -1098,57 +1090,27 @@ static int
 frames(struct wsconn *ws)
 {
 	struct conn *c = ws->c;
+	struct sess_wsframe f;
+	struct sess_err e;
 	unsigned char *p;
-	uint64_t len;
-	size_t hl, i;
-	int fin, op, masked;
+	int rc, code;
 
 	while (c->in.len >= 2 && c->state != C_CLOSED) {
-		p = (unsigned char *)c->in.p;
-		fin = p[0] & 0x80;
-		op = p[0] & 0x0f;
-		masked = p[1] & 0x80;
-		len = p[1] & 0x7f;
-		hl = 2;
-		if (p[0] & 0x70) {
-			ws_close(ws, 1002, "no extension was agreed");
-			return -1;
-		}
-		if (!masked) {
-			ws_close(ws, 1002, "client frames must be masked");
-			return -1;
-		}
-		if (len == 126) {
-			if (c->in.len < 4)
-				return 0;
-			len = (uint64_t)p[2] << 8 | p[3];
-			hl = 4;
-		} else if (len == 127) {
-			if (c->in.len < 10)
-				return 0;
-			for (len = 0, i = 0; i < 8; i++)
-				len = len << 8 | p[2 + i];
-			hl = 10;
-		}
-		if (op >= 8 && (len > 125 || !fin)) {
-			ws_close(ws, 1002, "bad control frame");
-			return -1;
-		}
-		if (len > WS_MSG_MAX || (op == OP_CONT &&
-		    ws->msg.len + len > WS_MSG_MAX)) {
-			ws_close(ws, 1009, "message larger than 1 MiB");
-			return -1;
-		}
-		if (c->in.len < hl + 4 + len)
+		rc = sess_wsframe_parse((unsigned char *)c->in.p, c->in.len,
+		    WS_MSG_MAX, &f, &e);
+		if (rc == 0)
 			return 0;
-		{
-			unsigned char *mask = p + hl, *d = p + hl + 4;
-
-			for (i = 0; i < len; i++)
-				d[i] ^= mask[i & 3];
-			p = d;
+		if (rc < 0 || (f.op == OP_CONT &&
+		    ws->msg.len + f.len > WS_MSG_MAX)) {
+			ws_close(ws, rc < 0 ? f.close : 1009, rc < 0 ? e.msg :
+			    "message over the limit of 1 MiB");
+			return -1;
 		}
-		switch (op) {
+		if (c->in.len < f.head + f.len)
+			return 0;
+		p = (unsigned char *)c->in.p + f.head;
+		sess_wsframe_unmask(p, f.len, f.mask);
+		switch (f.op) {
 		case OP_TEXT:
 		case OP_BIN:
 			if (ws->msg_op != 0) {
@@ -1156,20 +1118,20 @@ frames(struct wsconn *ws)
 				    "fragmented one");
 				return -1;
 			}
-			if (op == OP_BIN) {
+			if (f.op == OP_BIN) {
 				ws_close(ws, 1003, "frames are JSON text");
 				return -1;
 			}
-			if (fin) {
-				if (!utf8_ok((char *)p, len)) {
+			if (f.fin) {
+				if (!utf8_ok((char *)p, f.len)) {
 					ws_close(ws, 1007, "not UTF-8");
 					return -1;
 				}
-				message(ws, (char *)p, len);
+				message(ws, (char *)p, f.len);
 			} else {
-				ws->msg_op = op;
+				ws->msg_op = f.op;
 				ws->msg.len = 0;
-				sess_buf_add(&ws->msg, p, len);
+				sess_buf_add(&ws->msg, p, f.len);
 			}
 			break;
 		case OP_CONT:
@@ -1177,8 +1139,8 @@ frames(struct wsconn *ws)
 				ws_close(ws, 1002, "a continuation of nothing");
 				return -1;
 			}
-			sess_buf_add(&ws->msg, p, len);
-			if (fin) {
+			sess_buf_add(&ws->msg, p, f.len);
+			if (f.fin) {
 				ws->msg_op = 0;
 				if (!utf8_ok(ws->msg.p, ws->msg.len)) {
 					ws_close(ws, 1007, "not UTF-8");
@@ -1186,33 +1148,23 @@ frames(struct wsconn *ws)
 				}
 				message(ws, ws->msg.p, ws->msg.len);
 				sess_buf_release(&ws->msg);
-				sess_buf_init(&ws->msg, WS_MSG_MAX + 16);
 			}
 			break;
 		case OP_PING:
-			send_frame(ws, OP_PONG, p, len);
+			send_frame(ws, OP_PONG, p, f.len);
 			break;
 		case OP_PONG:
 			break;
-		case OP_CLOSE: {
-			int code = len >= 2 ? p[0] << 8 | p[1] : 1000;
-
+		case OP_CLOSE:
 			ws->clean = 1;
-			if (len == 1 || (len >= 2 && (code < 1000 ||
-			    code == 1004 || code == 1005 || code == 1006 ||
-			    (code > 1014 && code < 3000) || code > 4999)))
-				ws_close(ws, 1002, "bad close code");
-			else if (len > 2 && !utf8_ok((char *)p + 2, len - 2))
-				ws_close(ws, 1007, "close reason not UTF-8");
+			if (sess_wsframe_close(p, f.len, &code, &e) != 0)
+				ws_close(ws, strstr(e.msg, "UTF-8") ? 1007 :
+				    1002, e.msg);
 			else
 				ws_close(ws, 1000, "");
 			return -1;
 		}
-		default:
-			ws_close(ws, 1002, "unknown opcode");
-			return -1;
-		}
-		sess_buf_consume(&c->in, hl + 4 + len);
+		sess_buf_consume(&c->in, f.head + f.len);
 	}
 	return 0;
 }
@@ -1404,6 +1356,8 @@ ws_upgrade(struct conn *c, const char *qs)
 	/* Frames that came with the head. */
 	if (c->in.len > 0)
 		frames(ws);
+	if (c->in.len == 0)
+		sess_buf_release(&c->in);
 	return 0;
 }
 
@@ -1451,4 +1405,25 @@ int
 ws_count(void)
 {
 	return nws;
+}
+
+/* A presence transition goes to every connection attached to its stream. */
+void
+ws_presence(const char *stream, const char *frame, size_t len)
+{
+	struct sess_buf f;
+	struct conn *c;
+
+	if (nws == 0)
+		return;
+	sess_buf_init(&f, (size_t)1 << 31);
+	if (frame_add(&f, OP_TEXT, frame, len) != 0) {
+		sess_buf_release(&f);
+		return;
+	}
+	for (c = sd->conns; c != NULL; c = c->next)
+		if (c->ws != NULL && c->state == C_WS &&
+		    att_find(c->ws, stream) != NULL)
+			conn_write(c, f.p, f.len);
+	sess_buf_release(&f);
 }

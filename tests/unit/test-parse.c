@@ -269,9 +269,57 @@ scan(void)
 	sess_buf_release(&out);
 }
 
+static void
+wsframes(void)
+{
+	struct sess_wsframe f;
+	struct sess_err e;
+	unsigned char h[10], buf[32];
+	int code;
+
+	memcpy(buf, "\x81\x85\x01\x02\x03\x04iiiii", 11);
+	ok(sess_wsframe_parse(buf, 11, 1 << 20, &f, &e) == 1 && f.fin &&
+	    f.op == 1 && f.len == 5 && f.head == 6, "a masked text frame");
+	sess_wsframe_unmask(buf + 6, 5, f.mask);
+	ok(memcmp(buf + 6, "hkjmh", 5) == 0, "unmasked payload");
+	ok(sess_wsframe_parse(buf, 1, 1 << 20, &f, &e) == 0 &&
+	    sess_wsframe_parse(buf, 5, 1 << 20, &f, &e) == 0,
+	    "a partial head needs more");
+	ok(sess_wsframe_parse((const unsigned char *)"\x81\x05hello", 7,
+	    1 << 20, &f, &e) == SESS_EINVAL && f.close == 1002,
+	    "unmasked: 1002 (%s)", e.msg);
+	ok(sess_wsframe_parse((const unsigned char *)"\xc1\x80\0\0\0\0",
+	    6, 1 << 20, &f, &e) == SESS_EINVAL && f.close == 1002,
+	    "RSV bits: 1002");
+	ok(sess_wsframe_parse((const unsigned char *)
+	    "\x81\xff\0\0\0\0\0\x20\0\0\0\0\0\0", 14, 1 << 20, &f,
+	    &e) == SESS_EINVAL && f.close == 1009, "2 MiB: 1009 (%s)",
+	    e.msg);
+	ok(sess_wsframe_parse((const unsigned char *)"\x89\xfe\0\x80", 4,
+	    1 << 20, &f, &e) == SESS_EINVAL && f.close == 1002,
+	    "a long ping: 1002");
+	ok(sess_wsframe_parse((const unsigned char *)"\x83\x80\0\0\0\0", 6,
+	    1 << 20, &f, &e) == SESS_EINVAL, "a reserved opcode");
+	ok(sess_wsframe_parse((const unsigned char *)"\x81\xfe\0\x05", 4,
+	    1 << 20, &f, &e) == SESS_EINVAL, "a length not in short form");
+	ok(sess_wsframe_head(h, 1, 5) == 2 && h[0] == 0x81 && h[1] == 5 &&
+	    sess_wsframe_head(h, 1, 300) == 4 && h[1] == 126 &&
+	    sess_wsframe_head(h, 2, 70000) == 10 && h[1] == 127 &&
+	    h[7] == 1, "server heads in shortest form");
+	ok(sess_wsframe_close((const unsigned char *)"\x03\xe8" "bye", 5, &code,
+	    &e) == 0 && code == 1000, "close 1000 with a reason");
+	ok(sess_wsframe_close((const unsigned char *)"", 0, &code, &e) == 0 &&
+	    code == 1005, "close without a code");
+	ok(sess_wsframe_close((const unsigned char *)"\x03\xed", 2, &code,
+	    &e) != 0, "close 1005 may not be sent");
+	ok(sess_wsframe_close((const unsigned char *)"\x03\xe8\xff", 3,
+	    &code, &e) != 0, "close reason not UTF-8");
+}
+
 int
 main(void)
 {
+	wsframes();
 	offsets();
 	names();
 	utf8();
