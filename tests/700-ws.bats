@@ -92,6 +92,45 @@ anon() {
 	sed -n 's/^RssAnon: *\([0-9]*\) kB/\1/p' "/proc/$SESSD_PID/status"
 }
 
+# raw_ws HEX...: a WebSocket client on a bare socket, for frames no
+# library sends: upgrades, sends each HEX as bytes, then reads frames
+# until a close frame.  Prints the status line and "close CODE".
+raw_ws() {
+	timeout 20 python3 - "${SESSD_URL#http://}" "$@" <<'EOF'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\n" % sys.argv[1]).encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += s.recv(4096)
+head, buf = buf.split(b"\r\n\r\n", 1)
+print(head.split(b"\r\n")[0].decode())
+for h in sys.argv[2:]:
+    s.sendall(bytes.fromhex(h))
+# Skip the welcome (and anything else) until a close frame.
+while True:
+    while len(buf) < 2:
+        d = s.recv(4096)
+        if not d:
+            print("eof"); sys.exit(0)
+        buf += d
+    op, n = buf[0] & 15, buf[1] & 127
+    hl = 2 + (2 if n == 126 else 8 if n == 127 else 0)
+    while len(buf) < hl:
+        buf += s.recv(4096)
+    if n == 126: n = int.from_bytes(buf[2:4], "big")
+    elif n == 127: n = int.from_bytes(buf[2:10], "big")
+    while len(buf) < hl + n:
+        buf += s.recv(4096)
+    payload, buf = buf[hl:hl + n], buf[hl + n:]
+    if op == 8:
+        print("close", int.from_bytes(payload[:2], "big")); break
+EOF
+}
+
 @test "ws: the welcome frame gives the connection id, limits and grace" {
 	sessd_start
 	run -0 wsc </dev/null
@@ -532,11 +571,17 @@ EOF
 	run -0 wsc <<'EOF'
 big 1048576
 wait op=ok re=publish
-big 1048577
-waitclose
 EOF
-	same '1009' "$(jq -r 'select(.close) | .close' <<<"$output")"
 	same 1 "$(events big)"
+	# The head of a text frame of 1,048,577 bytes is enough.  (Not the
+	# whole frame: sessd closes at the head, and a close with the rest
+	# unread resets the connection, which may lose the close frame.)
+	run -0 raw_ws 81ff000000000010000100000000
+	same 'close 1009' "${lines[1]}"
+	# Over the limit in all, in fragments: 5 bytes, then the head of a
+	# continuation of 1,048,572.
+	run -0 raw_ws 0185000000007b226f7022 80ff00000000000ffffc00000000
+	same 'close 1009' "${lines[1]}"
 }
 
 @test "ws: a binary frame closes with 1003, bad UTF-8 with 1007" {
@@ -555,38 +600,8 @@ EOF
 
 @test "ws: an unmasked client frame closes with 1002" {
 	sessd_start
-	run -0 timeout 20 python3 - "${SESSD_URL#http://}" <<'EOF'
-import socket, sys
-host, port = sys.argv[1].rsplit(":", 1)
-s = socket.create_connection((host, int(port)), timeout=10)
-s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-           "Sec-WebSocket-Version: 13\r\n\r\n" % sys.argv[1]).encode())
-buf = b""
-while b"\r\n\r\n" not in buf:
-    buf += s.recv(4096)
-head, buf = buf.split(b"\r\n\r\n", 1)
-print(head.split(b"\r\n")[0].decode())
-s.sendall(b"\x81\x0f" + b'{"op":"ping"}  ')  # text, FIN, not masked
-# Skip the welcome (and anything else) until a close frame.
-while True:
-    while len(buf) < 2:
-        d = s.recv(4096)
-        if not d:
-            print("eof"); sys.exit(0)
-        buf += d
-    op, n = buf[0] & 15, buf[1] & 127
-    hl = 2 + (2 if n == 126 else 8 if n == 127 else 0)
-    while len(buf) < hl:
-        buf += s.recv(4096)
-    if n == 126: n = int.from_bytes(buf[2:4], "big")
-    elif n == 127: n = int.from_bytes(buf[2:10], "big")
-    while len(buf) < hl + n:
-        buf += s.recv(4096)
-    payload, buf = buf[hl:hl + n], buf[hl + n:]
-    if op == 8:
-        print("close", int.from_bytes(payload[:2], "big")); break
-EOF
+	# A text frame, FIN, not masked.
+	run -0 raw_ws "810f$(printf '{"op":"ping"}  ' | od -An -tx1 | tr -d ' \n')"
 	same 'HTTP/1.1 101 Switching Protocols' "${lines[0]}"
 	same 'close 1002' "${lines[1]}"
 }
@@ -708,7 +723,7 @@ EOF
 		"$(jq -c "$EV"' | .data' <<<"$output" | tr '\n' ' ' | sed 's/ $//')"
 }
 
-@test "ws: a message in fragments is one message; over 1 MiB in all closes with 1009" {
+@test "ws: a message in fragments is one message, up to 1 MiB in all" {
 	sessd_start
 	run -0 wsc <<'EOF'
 frag 3 {"op":"publish","id":1,"stream":"fr","data":{"parts":3}}
@@ -716,12 +731,9 @@ wait op=ok id=1
 big 1048576 5
 wait op=ok re=publish stream=big
 wsping
-big 1048577 5
-waitclose
 EOF
 	same "$(off 1)" "$(only '.id == 1' | jq -r .offset)"
 	same '{"pong":true}' "$(only '.pong')"
-	same 1009 "$(only '.close' | jq -r .close)"
 	run -0 sess-sub -d "$SESS_DB" fr
 	same '{"parts":3}' "$(jq -c .data <<<"$output")"
 	same 1 "$(events big)"

@@ -51,7 +51,8 @@
 //
 // Exit status: 0 the script ran to its end; 1 the upgrade was refused or
 // the connection failed; 2 usage or a bad script line; 3 the hard timeout
-// expired (stderr says what was being waited for).
+// expired, or the server closed while a wait was not met (stderr says
+// what was being waited for).
 import { readFileSync, writeFileSync, existsSync } from "node:fs"
 import { execSync } from "node:child_process"
 import WebSocket from "ws"
