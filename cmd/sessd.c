@@ -48,9 +48,9 @@ static int expiring, done;
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sessd [-1hv] [-b bytes] [-c conns] [-d file] "
-	    "[-l addr:port] [-P ms]\n"
-	    "             [-S full|normal] [-t secs]\n");
+	fprintf(f, "usage: sessd [-1hIv] [-b bytes] [-c conns] [-d file] "
+	    "[-k keyfile] [-l addr:port]\n"
+	    "             [-P ms] [-S full|normal] [-t secs]\n");
 	exit(f == stdout ? 0 : EXIT_USAGE);
 }
 
@@ -77,6 +77,81 @@ lws_log(int level, const char *line)
 	fprintf(stderr, "sessd: lws: %.*s\n", (int)n, line);
 }
 
+/* Splits ADDR:PORT or [ADDR6]:PORT, or exits 2. */
+static void
+split_addr(const char *spec, char *host, size_t hostsize, char *port,
+    size_t portsize)
+{
+	const char *colon;
+
+	if (spec[0] == '[') {
+		const char *end = strchr(spec, ']');
+
+		if (end == NULL || end[1] != ':')
+			errx(EXIT_USAGE, "-l %s: expected [addr]:port", spec);
+		snprintf(host, hostsize, "%.*s", (int)(end - spec - 1),
+		    spec + 1);
+		colon = end + 1;
+	} else {
+		if ((colon = strrchr(spec, ':')) == NULL)
+			errx(EXIT_USAGE, "-l %s: expected addr:port", spec);
+		snprintf(host, hostsize, "%.*s", (int)(colon - spec), spec);
+	}
+	if (tool_num(colon + 1, 65535) < 0)
+		errx(EXIT_USAGE, "-l %s: bad port", spec);
+	snprintf(port, portsize, "%s", colon + 1);
+}
+
+static int
+loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >>
+		    24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) &&
+		    a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
+/*
+ * Without a key, sessd serves anyone who can reach it: only on loopback
+ * (or a unix socket), unless told --insecure.  Exits 2 otherwise.
+ */
+static void
+check_exposure(const char *spec, int keyed, int insecure)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char host[256], port[16];
+	int rc, local = 1;
+
+	if (keyed || strncmp(spec, "unix:", 5) == 0)
+		return;
+	split_addr(spec, host, sizeof(host), port, sizeof(port));
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0)
+		errx(EXIT_USAGE, "-l %s: %s", spec, gai_strerror(rc));
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		if (!loopback(ai->ai_addr))
+			local = 0;
+	freeaddrinfo(res);
+	if (local)
+		return;
+	if (!insecure)
+		errx(EXIT_USAGE, "-l %s: not a loopback address: without a key "
+		    "(-k KEYFILE) anyone who can reach it could read and write "
+		    "every stream; give --insecure to serve it anyway", spec);
+	logx("serving %s without auth (--insecure): anyone who can reach it "
+	    "can read and write every stream", spec);
+}
+
 /*
  * ADDR:PORT, [ADDR6]:PORT, :PORT (every interface) or unix:PATH.
  * Returns a listening socket, and the URL clients use in url.
@@ -88,7 +163,6 @@ listen_on(const char *spec, char *url, size_t urlsize)
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	char host[256], port[16], name[INET6_ADDRSTRLEN];
-	const char *colon;
 	int fd = -1, one = 1, rc;
 
 	if (strncmp(spec, "unix:", 5) == 0) {
@@ -109,22 +183,7 @@ listen_on(const char *spec, char *url, size_t urlsize)
 		snprintf(url, urlsize, "%s", spec);
 		return fd;
 	}
-	if (spec[0] == '[') {
-		const char *end = strchr(spec, ']');
-
-		if (end == NULL || end[1] != ':')
-			errx(EXIT_USAGE, "-l %s: expected [addr]:port", spec);
-		snprintf(host, sizeof(host), "%.*s", (int)(end - spec - 1),
-		    spec + 1);
-		colon = end + 1;
-	} else {
-		if ((colon = strrchr(spec, ':')) == NULL)
-			errx(EXIT_USAGE, "-l %s: expected addr:port", spec);
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-	}
-	if (tool_num(colon + 1, 65535) < 0)
-		errx(EXIT_USAGE, "-l %s: bad port", spec);
-	snprintf(port, sizeof(port), "%s", colon + 1);
+	split_addr(spec, host, sizeof(host), port, sizeof(port));
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -356,6 +415,8 @@ main(int argc, char **argv)
 		{ "max-conns", required_argument, NULL, 'c' },
 		{ "db", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "insecure", no_argument, NULL, 'I' },
+		{ "key", required_argument, NULL, 'k' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "poll-timeout", required_argument, NULL, 'P' },
 		{ "sync", required_argument, NULL, 'S' },
@@ -366,9 +427,10 @@ main(int argc, char **argv)
 	struct lws_context_creation_info info;
 	struct sess_err e;
 	const char *db = NULL, *sync = NULL, *addr = DEFAULT_LISTEN;
+	const char *keyfile = NULL;
 	sigset_t mask;
 	long long v;
-	int c, ready = 0, sfd, lfd, wfd;
+	int c, ready = 0, sfd, lfd, wfd, insecure = 0;
 	int64_t deadline = 0;
 
 	if (tool_init() != 0)
@@ -377,7 +439,7 @@ main(int argc, char **argv)
 	sd->max_body = DEFAULT_MAX_BODY;
 	sd->max_conns = DEFAULT_MAX_CONNS;
 	sd->req_ms = REQ_TIMEOUT_MS;
-	while ((c = getopt_long(argc, argv, "1b:c:d:hl:P:S:t:v", longopts,
+	while ((c = getopt_long(argc, argv, "1b:c:d:hIk:l:P:S:t:v", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case '1':
@@ -400,6 +462,12 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			break;
+		case 'I':
+			insecure = 1;
+			break;
+		case 'k':
+			keyfile = optarg;
 			break;
 		case 'l':
 			addr = optarg;
@@ -430,6 +498,10 @@ main(int argc, char **argv)
 		usage(stderr);
 	sd->db = tool_db(db);
 	sd->sync = tool_sync(sync);
+	/* A bad key or an exposed address stop sessd before the store. */
+	if (keyfile != NULL && auth_init(keyfile, &e) != 0)
+		tool_die(&e);
+	check_exposure(addr, keyfile != NULL, insecure);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	raise_nofile();
 
@@ -512,6 +584,7 @@ main(int argc, char **argv)
 	lws_context_destroy(sd->ctx);
 	sess_watch_close(sd->watch);
 	sess_store_close(sd->rd);
+	auth_fini();
 	if (strncmp(addr, "unix:", 5) == 0)
 		unlink(addr + 5);
 	return tool_finish(0);

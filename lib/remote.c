@@ -1,4 +1,5 @@
 /* remote.c: the store operations over HTTP to a sessd, with libcurl. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,8 +17,36 @@ struct sess_remote {
 	long status;
 	int64_t next;            /* Stream-Next-Offset, or -1 */
 	int uptodate;
+	char *authz;             /* "Authorization: Bearer TOKEN", or NULL */
 	char error[CURL_ERROR_SIZE];
 };
+
+/*
+ * SESS_TOKEN, if set, is sent with every request, for a sessd that
+ * wants tokens (sessd -k).  It must be one header-safe word.
+ */
+static int
+token_header(struct sess_remote *rm, struct sess_err *e)
+{
+	const char *tok = getenv("SESS_TOKEN");
+	size_t i, n;
+
+	if (tok == NULL || *tok == '\0')
+		return 0;
+	n = strlen(tok);
+	if (n > SESS_TOKEN_MAX)
+		return sess_err_set(e, SESS_EINVAL, "SESS_TOKEN: longer than %d "
+		    "bytes", SESS_TOKEN_MAX);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)tok[i] <= ' ' || (unsigned char)tok[i] >=
+		    0x7f)
+			return sess_err_set(e, SESS_EINVAL, "SESS_TOKEN: not a "
+			    "token (byte %zu)", i + 1);
+	if ((rm->authz = malloc(n + 32)) == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	snprintf(rm->authz, n + 32, "Authorization: Bearer %s", tok);
+	return 0;
+}
 
 struct sess_remote *
 sess_remote_open(const char *url, struct sess_err *e)
@@ -45,6 +74,10 @@ sess_remote_open(const char *url, struct sess_err *e)
 	while (n > 0 && rm->base[n - 1] == '/')
 		rm->base[--n] = '\0';
 	sess_buf_init(&rm->body, MAX_RESPONSE);
+	if (token_header(rm, e) != 0) {
+		sess_remote_close(rm);
+		return NULL;
+	}
 	return rm;
 }
 
@@ -57,6 +90,7 @@ sess_remote_close(struct sess_remote *rm)
 		curl_easy_cleanup(rm->curl);
 	sess_buf_release(&rm->body);
 	free(rm->base);
+	free(rm->authz);
 	free(rm);
 }
 
@@ -140,7 +174,14 @@ http_error(struct sess_remote *rm, const char *what, struct sess_err *e)
 		code = SESS_ENOENT;
 		break;
 	case 403:
-		code = SESS_ESTALE;
+		/*
+		 * A refused token is no stale producer; an answer to HEAD
+		 * has no body, and only a token makes HEAD 403.
+		 */
+		code = rm->body.len == 0 || strstr(rm->body.p, "\"FORBIDDEN\"") ?
+		    SESS_EINVAL : SESS_ESTALE;
+		if (msg == NULL)
+			msg = "the token (SESS_TOKEN) does not allow this";
 		break;
 	case 409:
 		code = SESS_EGAP;
@@ -153,6 +194,8 @@ http_error(struct sess_remote *rm, const char *what, struct sess_err *e)
 		break;
 	case 401:
 		code = SESS_EINVAL;
+		if (msg == NULL)
+			msg = "a valid token (SESS_TOKEN) is needed";
 		break;
 	default:
 		code = SESS_EIO;
@@ -172,6 +215,7 @@ request(struct sess_remote *rm, const char *method, const char *url,
     struct curl_slist *hdrs, const char *body, size_t len, long timeout_ms,
     struct sess_err *e)
 {
+	struct curl_slist *own = NULL;
 	CURLcode rc;
 
 	rm->body.len = 0;
@@ -191,6 +235,13 @@ request(struct sess_remote *rm, const char *method, const char *url,
 	curl_easy_setopt(rm->curl, CURLOPT_WRITEDATA, rm);
 	curl_easy_setopt(rm->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(rm->curl, CURLOPT_HEADERDATA, rm);
+	if (rm->authz != NULL) {
+		/* Added to the caller's list, which frees it with the rest. */
+		if (hdrs != NULL)
+			curl_slist_append(hdrs, rm->authz);
+		else
+			hdrs = own = curl_slist_append(NULL, rm->authz);
+	}
 	curl_easy_setopt(rm->curl, CURLOPT_HTTPHEADER, hdrs);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(rm->curl, CURLOPT_NOBODY, 1L);
@@ -200,6 +251,8 @@ request(struct sess_remote *rm, const char *method, const char *url,
 		    (curl_off_t)len);
 	}
 	rc = curl_easy_perform(rm->curl);
+	curl_easy_setopt(rm->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(own);
 	if (rc != CURLE_OK)
 		return sess_err_set(e, SESS_EIO, "%s: %s", rm->base,
 		    rm->error[0] ? rm->error : curl_easy_strerror(rc));

@@ -539,4 +539,78 @@ int sess_feed_next(struct sess_feed *f, struct sess_event *ev,
 int sess_feed_wait(struct sess_feed *f, int ms, struct sess_err *e);
 int64_t sess_feed_position(const struct sess_feed *f);
 
+/*
+ * token.c: access tokens: HS256 JSON Web Tokens (RFC 7519) signed with a
+ * shared key.  A token's claims are sub (the member), iat and exp
+ * (seconds since the epoch) and streams, a list of
+ * {"pattern": P, "caps": ["read", "write", "presence", "admin"]}.
+ * In a pattern, a segment "**" matches any number of whole segments
+ * (none included), and "*" any run of characters within one segment;
+ * everything else matches itself.  Capabilities are independent: admin
+ * does not imply read.  Verification allows SESS_TOKEN_LEEWAY seconds
+ * of clock skew on exp, nbf and iat.
+ */
+enum {
+	SESS_CAP_READ = 0x1,
+	SESS_CAP_WRITE = 0x2,
+	SESS_CAP_PRESENCE = 0x4,
+	SESS_CAP_ADMIN = 0x8,
+};
+#define SESS_TOKEN_MAX 8192     /* bytes of a token */
+#define SESS_TOKEN_LEEWAY 30    /* seconds of clock skew allowed */
+#define SESS_KEY_MIN 32         /* bytes of a key, at least */
+#define SESS_KEY_MAX 4096
+#define SESS_SUBJECT_MAX 256
+#define SESS_GRANTS_MAX 256
+/* A capability's bit from its name, or 0; and the other way. */
+int sess_cap_parse(const char *name);
+const char *sess_cap_name(int cap);
+/* Whether pattern is well formed: a stream name whose "**" are segments. */
+int sess_pattern_check(const char *pattern, struct sess_err *e);
+/* Whether name matches pattern (both NUL-terminated). */
+int sess_pattern_match(const char *pattern, const char *name);
+/*
+ * Reads a key file: its whole content, SESS_KEY_MIN to SESS_KEY_MAX
+ * bytes, is the key.  key must hold SESS_KEY_MAX bytes.
+ */
+int sess_key_load(const char *path, unsigned char *key, size_t *len,
+    struct sess_err *e);
+/*
+ * Writes a new key of SESS_KEY_MIN random bytes to a new file at path,
+ * mode 0600; an existing file is never overwritten (SESS_ECONFLICT).
+ */
+int sess_key_generate(const char *path, struct sess_err *e);
+
+struct sess_grant {
+	const char *pattern;
+	int caps;                 /* SESS_CAP_* bits, at least one */
+};
+/* Signs a token; *out is new (free it). */
+int sess_token_sign(const unsigned char *key, size_t keylen,
+    const char *subject, int64_t iat, int64_t exp,
+    const struct sess_grant *grants, size_t n, char **out,
+    struct sess_err *e);
+/*
+ * Verifies token (len bytes) with key at time now (seconds): HS256 only,
+ * signature compared in constant time, claims parsed strictly.  Returns
+ * a new token to free with sess_token_free(), or NULL with the reason
+ * in e (SESS_EINVAL).
+ */
+struct sess_token;
+struct sess_token *sess_token_verify(const char *token, size_t len,
+    const unsigned char *key, size_t keylen, int64_t now,
+    struct sess_err *e);
+void sess_token_free(struct sess_token *t);
+/*
+ * Whether the grants whose pattern matches stream give, together, every
+ * bit of caps (0 asks only for a valid token).
+ */
+int sess_token_allows(const struct sess_token *t, const char *stream,
+    int caps);
+/* Borrowed from t. */
+const char *sess_token_subject(const struct sess_token *t);
+int64_t sess_token_expires(const struct sess_token *t);
+/* The verified claims object (borrowed). */
+json_t *sess_token_claims(const struct sess_token *t);
+
 #endif

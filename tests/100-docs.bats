@@ -166,8 +166,9 @@ check_env() {
 		    sed 's/getenv("\(.*\)")/\1/'
 		grep -q 'tool_db(' "${src[@]}" && echo SESS_DB
 		grep -q 'tool_sync(' "${src[@]}" && echo SESS_SYNC
+		# Remote mode (lib/remote.c) sends SESS_TOKEN.
 		grep -q 'tool_conn(' "${src[@]}" &&
-		    printf '%s\n' SESS_DB SESS_URL
+		    printf '%s\n' SESS_DB SESS_TOKEN SESS_URL
 	} | sort -u >env.src
 	sed -n '/^\.Sh ENVIRONMENT/,/^\.Sh /p' "$page" |
 	    sed -n 's/^\.It Ev \([A-Z_]*\).*/\1/p' | sort -u >env.man
@@ -197,7 +198,7 @@ complete_bash() {
 }
 
 # check_bash PROG: the bash completion parses, and offers every short and
-# long option, files after -d.
+# long option, files after -d (for a program that has -d).
 check_bash() {
 	local p=$1 c name arg letters
 	[ -f "$top/completions/bash/$p" ]
@@ -214,6 +215,7 @@ check_bash() {
 		run -0 grep -qxe "--$name" offered
 	done < <(longopts "$p")
 	: >a-file
+	grep -qx d <(getopt_letters "$p") || return 0
 	run -0 complete_bash "$p" -d a-
 	[ "$output" = a-file ]
 	run -0 complete_bash "$p" --db = a-
@@ -277,6 +279,10 @@ check_examples() {
 	check_usage sessd
 }
 
+@test "sess-token: -h, --help and a bad option" {
+	check_usage sess-token
+}
+
 @test "sess-pub: usage, getopt and longopts agree" {
 	check_options sess-pub
 }
@@ -293,6 +299,10 @@ check_examples() {
 	check_options sessd
 }
 
+@test "sess-token: usage, getopt and longopts agree" {
+	check_options sess-token
+}
+
 @test "sess-pub.1: SYNOPSIS is usage(), OPTIONS lists every option" {
 	check_man sess-pub
 }
@@ -303,6 +313,13 @@ check_examples() {
 
 @test "sess-replay.1: SYNOPSIS is usage(), OPTIONS lists every option" {
 	check_man sess-replay
+}
+
+@test "sess-token.1: SYNOPSIS is usage(), OPTIONS lists every option" {
+	check_man sess-token
+	for s in DESCRIPTION 'EXIT STATUS' EXAMPLES 'SEE ALSO'; do
+		run -0 grep -qx "\.Sh $s" "$top/man/sess-token.1"
+	done
 }
 
 @test "sessd.8: SYNOPSIS is usage(), OPTIONS lists every option" {
@@ -330,6 +347,10 @@ check_examples() {
 
 @test "sessd.8: ENVIRONMENT lists what sessd reads" {
 	check_env sessd
+}
+
+@test "sess-token.1: ENVIRONMENT lists what sess-token reads" {
+	check_env sess-token
 }
 
 @test "sess-pub: bash completion offers every option" {
@@ -366,6 +387,28 @@ check_examples() {
 	[[ $output == *--listen* ]]
 }
 
+@test "sess-token: bash completion offers every option" {
+	check_bash sess-token
+	: >a.key
+	run -0 complete_bash sess-token -k a.
+	[ "$output" = a.key ]
+	run -0 complete_bash sess-token --generate = a.
+	[ "$output" = a.key ]
+	run -0 complete_bash sess-token -e 1
+	[ "$(squeeze <<<"$output")" = "15m 1h 1d" ]
+	# A pattern is the user's own: nothing is offered.
+	run -0 complete_bash sess-token -r ''
+	[ -z "$output" ]
+}
+
+@test "sessd: bash completion offers key files after -k" {
+	: >a.key
+	run -0 complete_bash sessd -k a.
+	[ "$output" = a.key ]
+	run -0 complete_bash sessd --key = a.
+	[ "$output" = a.key ]
+}
+
 @test "sess-pub: zsh completion has every option" {
 	check_zsh sess-pub
 	run -0 grep -qF ":mode:(full normal)'" "$top/completions/zsh/_sess-pub"
@@ -380,6 +423,11 @@ check_examples() {
 	check_zsh sess-replay
 }
 
+@test "sess-token: zsh completion has every option" {
+	check_zsh sess-token
+	run -0 grep -qF ":key file:_files'" "$top/completions/zsh/_sess-token"
+}
+
 @test "sessd: zsh completion has every option" {
 	check_zsh sessd
 	run -0 grep -qF ":mode:(full normal)'" "$top/completions/zsh/_sessd"
@@ -391,12 +439,13 @@ check_examples() {
 		run -0 mandoc -Tlint -W warning "$top/man/$page"
 		[ -z "$output" ]
 	done
-	for p in sess-pub sess-sub sess-replay; do
+	for p in sess-pub sess-sub sess-replay sess-token; do
 		run -0 grep -qx "\.It Xr $p 1" "$top/man/sess.7"
 	done
 	run -0 grep -qx '\.It Xr sessd 8' "$top/man/sess.7"
 	run -0 grep -qx '\.Sh EXIT STATUS' "$top/man/sess.7"
-	for page in sess.7 sess-pub.1 sess-sub.1 sess-replay.1 sessd.8; do
+	for page in sess.7 sess-pub.1 sess-sub.1 sess-replay.1 sess-token.1 \
+	    sessd.8; do
 		run -0 section "$page" 'EXIT STATUS'
 		[[ $output == *111* ]]
 	done
@@ -412,6 +461,10 @@ check_examples() {
 
 @test "sess-replay.1 examples run" {
 	check_examples sess-replay.1
+}
+
+@test "sess-token.1 examples run" {
+	check_examples sess-token.1
 }
 
 @test "sessd.8 examples run" {

@@ -23,6 +23,11 @@ examples() {
 	[[ $output == *"1 2 3 4 5 6 7 8"* ]]
 	[[ $output == *'"data":{"n":4}'* ]]
 	[[ $output == *consistent* ]]
+	[[ $output == *'"sub":"alice"'* ]]
+	[[ $output == *'HTTP 403: the token does not allow write on chat/bob/run-1'* ]]
+	[[ $output == *'exit 2'* ]]
+	[[ $output == *'{"error":{"code":"UNAUTHORIZED"'* ]]
+	[[ $output == *'[{"type":"run.start"}]'* ]]
 	run -0 grep -c '"n":' seen.jsonl
 	[ "$output" = 3 ]
 }

@@ -670,6 +670,8 @@ ds_get(struct conn *c, const char *name, const struct query *q, int head)
 	int64_t start = 0, cursor;
 	int kind = OFF_START, live = 0, rc;
 
+	if (auth_http(c, name, SESS_CAP_READ) != 0)
+		return 0;
 	if (!head) {
 		if (q->noffset > 1)
 			return resp_error(c, 400, "BAD_REQUEST",
@@ -850,6 +852,8 @@ ds_post(struct conn *c, const char *name)
 	const char *seq;
 	struct job *j;
 
+	if (auth_http(c, name, SESS_CAP_WRITE) != 0)
+		return 0;
 	if ((j = job_new(J_APPEND, c)) == NULL)
 		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
 	j->req.close = header_true(&c->req, "Stream-Closed");
@@ -917,6 +921,8 @@ ds_put(struct conn *c, const char *name)
 	int kind;
 	struct job *j;
 
+	if (auth_http(c, name, SESS_CAP_WRITE) != 0)
+		return 0;
 	if ((j = job_new(J_CREATE, c)) == NULL)
 		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
 	ttl = req_header(&c->req, "Stream-TTL");
@@ -954,6 +960,11 @@ ds_put(struct conn *c, const char *name)
 			return resp_error(c, 400, "BAD_REQUEST",
 			    "Stream-Forked-From '%.64s' is not a stream", from);
 		}
+		/* A fork reads its source: that needs read there. */
+		if (auth_http(c, src, SESS_CAP_READ) != 0) {
+			job_free(j);
+			return 0;
+		}
 		j->req.fork_from = job_str(j, src);
 		if (off != NULL) {
 			int rc = parse_offset(off, &kind, &j->req.fork_offset);
@@ -990,6 +1001,8 @@ ds_delete(struct conn *c, const char *name)
 {
 	struct job *j;
 
+	if (auth_http(c, name, SESS_CAP_ADMIN) != 0)
+		return 0;
 	if ((j = job_new(J_DELETE, c)) == NULL)
 		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
 	j->req.stream = job_str(j, name);

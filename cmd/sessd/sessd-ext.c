@@ -101,6 +101,8 @@ events(struct conn *c, const char *name, const char *q)
 	int kind = SESS_OFF_START, rc, round, has_type;
 	int64_t after = 0, ms = sd->poll_ms, v;
 
+	if (auth_http(c, name, SESS_CAP_READ) != 0)
+		return 0;
 	off[0] = '\0';
 	if (query_get(q, "offset", off, sizeof(off)) == 0 &&
 	    sess_offset_parse(off, &kind, &after, &e) != 0)
@@ -158,6 +160,8 @@ messages(struct conn *c, const char *name)
 	struct sess_err e;
 	int rc;
 
+	if (auth_http(c, name, SESS_CAP_READ) != 0)
+		return 0;
 	sess_buf_init(&out, (size_t)1 << 30);
 	if ((rc = sess_messages_each(sd->rd, name, message_line, &out,
 	    &e)) != 0) {
@@ -174,8 +178,11 @@ static int
 metrics(struct conn *c)
 {
 	char body[256];
-	int topics, waiting = fanout_count(&topics), n;
+	int topics, waiting, n;
 
+	if (auth_http(c, NULL, 0) != 0)
+		return 0;
+	waiting = fanout_count(&topics);
 	n = snprintf(body, sizeof(body), "{\"connections\":%d,\"waiting\":%d,"
 	    "\"topics\":%d,\"writes\":%d}\n", sd->nconns, waiting, topics,
 	    writer_inflight());
@@ -267,6 +274,8 @@ ext_append(struct conn *c, const char *name)
 	long long epoch = 0, seq = 0, u = 1;
 	size_t i;
 
+	if (auth_http(c, name, SESS_CAP_WRITE) != 0)
+		return 0;
 	if ((id != NULL || ep != NULL || sq != NULL) && (id == NULL ||
 	    ep == NULL || sq == NULL || *id == '\0' || strlen(id) > ID_MAX ||
 	    (epoch = tool_num(ep, SESS_SEQ_MAX)) < 0 ||

@@ -159,6 +159,8 @@ http_parse_head(char *p, size_t n, struct req *r)
 			return 400;
 	if (strlen(r->target) > TARGET_MAX)
 		return 414;
+	if ((r->query = strchr(r->target, '?')) != NULL)
+		r->query++;
 	if (strncmp(ver, "HTTP/", 5) != 0)
 		return 400;
 	if (strcmp(ver, "HTTP/1.1") == 0)
@@ -654,11 +656,15 @@ resp_finish(struct conn *c)
 
 	if (c->body_mode == B_CHUNKED && c->req.method != M_HEAD)
 		out_add(c, "0\r\n\r\n", 5);
-	if (sd->verbose)
+	if (sd->verbose) {
+		char lt[256];
+
+		/* Tokens in query strings stay out of the log. */
 		logx("%s \"%s %.200s\" %d %zu %.1fms", c->peer,
 		    c->req.method_name ? c->req.method_name : "-",
-		    c->req.target ? c->req.target : "-", c->status, c->sent,
-		    ms);
+		    c->req.target ? auth_log_target(c->req.target, lt,
+		    sizeof(lt)) : "-", c->status, c->sent, ms);
+	}
 	c->feeding = 0;
 	c->responded = 0;
 	if (sd->stopping)

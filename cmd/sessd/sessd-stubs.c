@@ -3,14 +3,6 @@
 
 #include "sessd.h"
 
-int auth_enabled(void) { return 0; }
-int auth_parse(const char *token, struct auth **out, char *why, size_t size)
-{ (void)token; *out = NULL; snprintf(why, size, "no auth"); return -1; }
-void auth_free(struct auth *a) { (void)a; }
-int auth_allows(const struct auth *a, const char *stream, int cap)
-{ (void)a; (void)stream; (void)cap; return 1; }
-const char *auth_subject(const struct auth *a) { (void)a; return ""; }
-int64_t auth_expires(const struct auth *a) { (void)a; return 0; }
 int presence_set(const char *stream, const char *member, const char *conn,
     const char *event, const char *data,
     void (*done)(void *arg, int rc, const char *msg), void *arg)

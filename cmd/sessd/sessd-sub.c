@@ -1018,6 +1018,18 @@ sub_route(struct conn *c, const char *rest, size_t len)
 	memcpy(id, rest, n);
 	id[n] = '\0';
 	action = slash ? slash + 1 : "";
+	/*
+	 * Admin on __ds/subscriptions/ID, but for what the wake's own
+	 * bearer token authorizes (see fence()).
+	 */
+	if (strcmp(action, "callback") != 0 && strcmp(action, "ack") != 0 &&
+	    strcmp(action, "release") != 0) {
+		char path[64 + ID_LEN];
+
+		snprintf(path, sizeof(path), "__ds/subscriptions/%s", id);
+		if (auth_http(c, path, SESS_CAP_ADMIN) != 0)
+			return 0;
+	}
 	if (*action == '\0') {
 		if (m == M_PUT)
 			return sub_put(c, id);

@@ -53,6 +53,7 @@ struct wsreq {
 	json_t *id;
 	char *stream;
 	const char *re;
+	int64_t seq;                  /* ack: the offset acknowledged */
 };
 
 struct wsconn {
@@ -509,8 +510,8 @@ stream_of(struct wsconn *ws, const char *op, json_t *id, json_t *req,
 	if (ws->auth != NULL && !auth_allows(ws->auth, name, cap)) {
 		send_error(ws, op, id, name, "FORBIDDEN",
 		    "the token does not allow %s on this stream",
-		    cap == CAP_READ ? "reading" : cap == CAP_WRITE ?
-		    "writing" : cap == CAP_PRESENCE ? "presence" : "that");
+		    cap == SESS_CAP_READ ? "reading" : cap == SESS_CAP_WRITE ?
+		    "writing" : cap == SESS_CAP_PRESENCE ? "presence" : "that");
 		return NULL;
 	}
 	return name;
@@ -539,7 +540,7 @@ op_attach(struct wsconn *ws, json_t *id, json_t *req)
 	int kind = SESS_OFF_START, rc;
 	char o[SESS_OFFSET_LEN + 1];
 
-	if ((name = stream_of(ws, "attach", id, req, CAP_READ)) == NULL)
+	if ((name = stream_of(ws, "attach", id, req, SESS_CAP_READ)) == NULL)
 		return;
 	if (json_object_get(req, "offset") != NULL && off == NULL) {
 		send_error(ws, "attach", id, name, "BAD_OFFSET",
@@ -730,7 +731,7 @@ op_publish(struct wsconn *ws, json_t *id, json_t *req)
 	char *text, *body;
 	size_t n;
 
-	if ((name = stream_of(ws, "publish", id, req, CAP_WRITE)) == NULL)
+	if ((name = stream_of(ws, "publish", id, req, SESS_CAP_WRITE)) == NULL)
 		return;
 	midv = json_object_get(req, "mid");
 	mid = json_is_string(midv) ? json_string_value(midv) : NULL;
@@ -856,7 +857,7 @@ op_presence(struct wsconn *ws, const char *op, json_t *id, json_t *req)
 	char *text = NULL;
 	struct wsreq *q;
 
-	if ((name = stream_of(ws, op, id, req, CAP_PRESENCE)) == NULL)
+	if ((name = stream_of(ws, op, id, req, SESS_CAP_PRESENCE)) == NULL)
 		return;
 	if (ws->member == NULL) {
 		send_error(ws, op, id, name, "NO_MEMBER", "presence needs a "
@@ -904,7 +905,7 @@ op_members(struct wsconn *ws, json_t *id, json_t *req)
 	const char *name;
 	json_t *r;
 
-	if ((name = stream_of(ws, "members", id, req, CAP_READ)) == NULL)
+	if ((name = stream_of(ws, "members", id, req, SESS_CAP_READ)) == NULL)
 		return;
 	r = reply_new("members", id);
 	json_object_set_new(r, "stream", json_string(name));
@@ -924,8 +925,12 @@ ack_done(void *arg, int rc, int64_t unread, const char *msg)
 		    "BAD_OFFSET" : "STORE_ERROR", "%s",
 		    msg ? msg : "the read position was not recorded");
 	} else if (ws != NULL) {
+		char o[SESS_OFFSET_LEN + 1];
+
 		r = reply_new("ack", q->id);
 		json_object_set_new(r, "stream", json_string(q->stream));
+		sess_offset_fmt(q->seq, o);
+		json_object_set_new(r, "offset", json_string(o));
 		json_object_set_new(r, "unread", json_integer(unread));
 		send_json(ws, r);
 	}
@@ -941,7 +946,7 @@ op_ack(struct wsconn *ws, json_t *id, json_t *req)
 	int64_t seq;
 	int kind;
 
-	if ((name = stream_of(ws, "ack", id, req, CAP_READ)) == NULL)
+	if ((name = stream_of(ws, "ack", id, req, SESS_CAP_READ)) == NULL)
 		return;
 	if (ws->member == NULL) {
 		send_error(ws, "ack", id, name, "NO_MEMBER", "a read position "
@@ -955,8 +960,9 @@ op_ack(struct wsconn *ws, json_t *id, json_t *req)
 		    "\"offset\" like \"0000000000000007\"");
 		return;
 	}
-	if ((q = wsreq_new(ws, "ack", id, name)) == NULL ||
-	    cursor_set(name, ws->member, seq, ack_done, q) != 0) {
+	if ((q = wsreq_new(ws, "ack", id, name)) != NULL)
+		q->seq = seq;
+	if (q == NULL || cursor_set(name, ws->member, seq, ack_done, q) != 0) {
 		if (q != NULL) {
 			wsreq_end(q);
 			wsreq_free(q);
@@ -1244,22 +1250,20 @@ has_word(const char *list, const char *w)
 static int
 ws_token(struct conn *c, const char *qs, struct auth **out)
 {
-	const char *h = req_header(&c->req, "Authorization");
 	char tok[4096], why[256];
 
-	tok[0] = '\0';
-	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0)
-		snprintf(tok, sizeof(tok), "%s", h + 7);
-	else if (qs != NULL)
-		(void)query_get(qs, "token", tok, sizeof(tok));
-	if (tok[0] == '\0') {
+	(void)qs;
+	if (auth_token(c, tok, sizeof(tok)) != 0) {
 		resp_error_with(c, 401, "UNAUTHORIZED",
-		    "WWW-Authenticate: Bearer\r\n", "a token is required");
+		    "WWW-Authenticate: Bearer realm=\"sessd\"\r\n",
+		    "a token is required (Authorization: Bearer TOKEN, or "
+		    "?token=TOKEN)");
 		return -1;
 	}
 	if (auth_parse(tok, out, why, sizeof(why)) != 0) {
 		resp_error_with(c, 401, "UNAUTHORIZED",
-		    "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
+		    "WWW-Authenticate: Bearer realm=\"sessd\", "
+		    "error=\"invalid_token\"\r\n",
 		    "%s", why);
 		return -1;
 	}
@@ -1349,7 +1353,8 @@ ws_upgrade(struct conn *c, const char *qs)
 	lws_sul_schedule(sd->ctx, 0, &c->ping, ws_tick,
 	    (lws_usec_t)WS_PING_MS * 1000);
 	if (auth != NULL) {
-		int64_t left = auth_expires(auth) - sess_now();
+		/* auth_expires() is the token's exp, in seconds. */
+		int64_t left = auth_expires(auth) * 1000000 - sess_now();
 
 		conn_timer(c, left > 0 ? left / 1000 + 1 : 1, token_expired);
 	}

@@ -38,6 +38,7 @@ struct req {
 	int method;
 	const char *method_name;
 	char *target;                 /* as sent */
+	const char *query;            /* after the '?' of target, or NULL */
 	int minor;                    /* HTTP/1.minor */
 	struct hdr hdrs[HDRS_MAX];
 	int nhdrs;
@@ -305,15 +306,7 @@ void ws_end(struct wsatt *a, const struct sess_ds_info *s, int gone);
 /* A transition from presence_poll(), as a push frame's JSON text. */
 void ws_presence(const char *stream, const char *frame, size_t len);
 
-/* sessd-auth.c (capabilities) and sessd-presence.c, as the WebSocket
- * code uses them. */
-enum { CAP_READ = 1, CAP_WRITE = 2, CAP_PRESENCE = 4, CAP_ADMIN = 8 };
-int auth_enabled(void);
-int auth_parse(const char *token, struct auth **out, char *why, size_t size);
-void auth_free(struct auth *a);
-int auth_allows(const struct auth *a, const char *stream, int cap);
-const char *auth_subject(const struct auth *a);
-int64_t auth_expires(const struct auth *a);
+/* sessd-presence.c, as the WebSocket code uses it (until it is merged). */
 int presence_set(const char *stream, const char *member, const char *conn,
     const char *event, const char *data,
     void (*done)(void *arg, int rc, const char *msg), void *arg);
@@ -362,6 +355,43 @@ void writer_stop(void);
 void writer_collect(void);
 int writer_idle(void);
 int writer_inflight(void);
+
+/*
+ * sessd-auth.c: access tokens (-k KEYFILE).  Capabilities are the
+ * SESS_CAP_* bits of lib/token.c.  Without a key every check passes.
+ */
+struct auth;                      /* the verified claims of a token */
+int auth_init(const char *keyfile, struct sess_err *e);
+void auth_fini(void);
+int auth_enabled(void);
+/* Verifies token: 0 with a new *out, or -1 with the reason in why. */
+int auth_parse(const char *token, struct auth **out, char *why, size_t size);
+void auth_free(struct auth *a);
+/* Whether a (NULL: none) allows cap on stream; 1 when auth is off. */
+int auth_allows(const struct auth *a, const char *stream, int cap);
+/* The token's sub (borrowed from a), and its exp in seconds. */
+const char *auth_subject(const struct auth *a);
+int64_t auth_expires(const struct auth *a);
+/*
+ * The request's token, from "Authorization: Bearer" or else ?token=,
+ * into out; -1 if there is none (or it does not fit).
+ */
+int auth_token(struct conn *c, char *out, size_t size);
+/*
+ * Checks the request's token for cap on stream (cap 0: any valid token).
+ * Returns 0 if allowed (or auth is off); else answers 401 UNAUTHORIZED
+ * or 403 FORBIDDEN with a JSON body, the same whether the stream exists
+ * or not, and returns -1: the handler returns at once.
+ */
+int auth_http(struct conn *c, const char *stream, int cap);
+/*
+ * As auth_http(), and acting for member (NULL: nobody in particular)
+ * needs the token's sub to be member, or admin on stream besides.
+ */
+int auth_http_member(struct conn *c, const char *stream, int cap,
+    const char *member);
+/* target for the log, with token values left out (in buf if need be). */
+const char *auth_log_target(const char *target, char *buf, size_t size);
 
 /* sessd.c */
 void logx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
