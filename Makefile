@@ -29,7 +29,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SANFLAGS) -Ilib \
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
-PROGS = sess-pub sess-sub sess-replay sess-token sessd
+PROGS = sess-pub sess-sub sess-replay sess-presence sess-token sessd
 LIB_SRC = $(wildcard lib/*.c)
 LIB_OBJ = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 UNIT_SRC = $(wildcard tests/unit/test-*.c)

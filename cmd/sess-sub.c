@@ -15,9 +15,9 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sess-sub [-fP] [-C COUNT] [-c CURSORFILE] "
-	    "[-d FILE | -u URL] [-o OFFSET]\n"
-	    "                [-t TYPE] [-W SECS] STREAM\n");
+	fprintf(f, "usage: sess-sub [-fPU] [-C COUNT] [-c CURSORFILE] "
+	    "[-d FILE | -u URL] [-M MEMBER]\n"
+	    "                [-o OFFSET] [-t TYPE] [-W SECS] STREAM\n");
 	exit(f == stdout ? 0 : EXIT_USAGE);
 }
 
@@ -27,10 +27,12 @@ static const struct option longopts[] = {
 	{ "db", required_argument, NULL, 'd' },
 	{ "follow", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "member", required_argument, NULL, 'M' },
 	{ "offset", required_argument, NULL, 'o' },
 	{ "payload", no_argument, NULL, 'P' },
 	{ "timeout", required_argument, NULL, 'W' },
 	{ "type", required_argument, NULL, 't' },
+	{ "unread", no_argument, NULL, 'U' },
 	{ "url", required_argument, NULL, 'u' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -119,6 +121,63 @@ cursor_save(struct cursor *c, const char *stream_json, int64_t seq)
 		err(EXIT_TEMP, "%s", c->path);
 }
 
+/*
+ * With -M, the member's read cursor in the store (or sessd) follows what
+ * is printed: it is set when the reader has caught up, every
+ * MARK_EVERY events in between, and at the end.
+ */
+#define MARK_EVERY 256
+
+struct mark {
+	const char *member;
+	int64_t printed, saved;
+	int pending;
+};
+
+static void
+mark_save(struct sess_conn *conn, const char *stream, struct mark *m)
+{
+	struct sess_cursor c;
+	struct sess_err e;
+
+	if (m->member == NULL || m->printed <= m->saved)
+		return;
+	if (sess_conn_cursor(conn, stream, m->member, m->printed, &c,
+	    &e) != 0) {
+		/* A daemon away for a moment: the next save catches up. */
+		if (e.code != SESS_EIO && e.code != SESS_EBUSY)
+			tool_die(&e);
+		warnx("%s", e.msg);
+		return;
+	}
+	m->saved = m->printed;
+	m->pending = 0;
+}
+
+/* -U: prints the member's cursor and unread count. */
+static int
+unread(struct sess_conn *conn, const char *stream, const char *sj,
+    const char *member)
+{
+	struct sess_cursor c;
+	struct sess_err e;
+	char *mj, line[256];
+	int n;
+
+	if (sess_conn_cursor(conn, stream, member, -1, &c, &e) != 0)
+		tool_die(&e);
+	mj = tool_json_string(member);
+	n = snprintf(line, sizeof(line), "\"offset\":\"%0*lld\","
+	    "\"unread\":%lld}\n", SESS_OFFSET_LEN, (long long)c.seq,
+	    (long long)c.unread);
+	if (tool_write("{\"stream\":", 10) == 0 && tool_write(sj,
+	    strlen(sj)) == 0 && tool_write(",\"member\":", 10) == 0 &&
+	    tool_write(mj, strlen(mj)) == 0 && tool_write(",", 1) == 0)
+		tool_write(line, (size_t)n);
+	free(mj);
+	return 0;
+}
+
 static int64_t
 now_ms(void)
 {
@@ -158,6 +217,8 @@ main(int argc, char **argv)
 	const char *db = NULL, *url = NULL, *offset = "-1", *type = NULL;
 	const char *stream;
 	struct cursor cur = { 0 };
+	struct mark mk = { 0 };
+	struct sess_cursor mc;
 	struct sess_conn *conn;
 	struct sess_feed *feed;
 	struct sess_stream ss;
@@ -167,12 +228,13 @@ main(int argc, char **argv)
 	long long count = -1, seen = 0, v;
 	int64_t start, deadline = -1, left;
 	int c, follow = 0, payload = 0, kind, rc, status = 0, backoff = 0;
+	int show_unread = 0, has_offset = 0;
 	char *sj;
 
 	if (tool_init() != 0)
 		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
-	while ((c = getopt_long(argc, argv, "C:c:d:fho:PW:t:u:", longopts,
+	while ((c = getopt_long(argc, argv, "C:c:d:fhM:o:PW:t:Uu:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'C':
@@ -192,14 +254,21 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			break;
+		case 'M':
+			mk.member = optarg;
+			break;
 		case 'o':
 			offset = optarg;
+			has_offset = 1;
 			break;
 		case 'P':
 			payload = 1;
 			break;
 		case 't':
 			type = optarg;
+			break;
+		case 'U':
+			show_unread = 1;
 			break;
 		case 'u':
 			url = optarg;
@@ -222,7 +291,19 @@ main(int argc, char **argv)
 	if (sess_name_check(stream, strlen(stream), &e) != 0 ||
 	    sess_offset_parse(offset, &kind, &start, &e) != 0)
 		errx(EXIT_USAGE, "%s", e.msg);
+	if (mk.member != NULL && sess_member_check("-M: member", mk.member,
+	    &e) != 0)
+		errx(EXIT_USAGE, "%s", e.msg);
+	if (show_unread && mk.member == NULL)
+		errx(EXIT_USAGE, "-U goes with -M MEMBER");
 	sj = tool_json_string(stream);
+	if (show_unread) {
+		conn = tool_conn(db, url, SESS_RDONLY);
+		unread(conn, stream, sj, mk.member);
+		sess_conn_close(conn);
+		free(sj);
+		return tool_finish(0);
+	}
 	/* A follower may start before any writer: it creates the store. */
 	conn = tool_conn(db, url, follow ? 0 : SESS_RDONLY);
 	while ((rc = sess_conn_stream_get(conn, stream, &ss, &e)) == SESS_EIO &&
@@ -240,6 +321,15 @@ main(int argc, char **argv)
 	if (kind == SESS_OFF_SEQ && start > ss.tail)
 		errx(EXIT_USAGE, "offset %s is beyond the tail of %s (%lld)",
 		    offset, stream, (long long)ss.tail);
+	if (mk.member != NULL && rc == 0) {
+		/* Without -o, a member reads on from its cursor. */
+		if (sess_conn_cursor(conn, stream, mk.member, -1, &mc,
+		    &e) != 0)
+			tool_die(&e);
+		mk.saved = mk.printed = mc.seq;
+		if (!has_offset && cur.path == NULL)
+			start = mc.seq;
+	}
 	if (cur.path != NULL) {
 		struct stat sb;
 
@@ -290,6 +380,14 @@ main(int argc, char **argv)
 					break;
 				cursor_save(&cur, sj, ev.seq);
 			}
+			if (mk.member != NULL) {
+				mk.printed = ev.seq;
+				if (++mk.pending >= MARK_EVERY) {
+					if (tool_flush() != 0)
+						break;
+					mark_save(conn, stream, &mk);
+				}
+			}
 			if (++seen == count)
 				break;
 			continue;
@@ -297,6 +395,7 @@ main(int argc, char **argv)
 		/* Caught up: what was read goes out before any wait. */
 		if (tool_flush() != 0)
 			break;
+		mark_save(conn, stream, &mk);
 		if (!follow) {
 			status = count > 0 ? EXIT_NO : 0;
 			break;
@@ -320,6 +419,9 @@ main(int argc, char **argv)
 			break;
 		}
 	}
+	/* What went out is read; what stdout refused is not. */
+	if (tool_flush() == 0)
+		mark_save(conn, stream, &mk);
 	sess_buf_release(&out);
 	sess_feed_close(feed);
 	sess_conn_close(conn);

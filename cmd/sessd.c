@@ -26,6 +26,7 @@
 #define DEFAULT_POLL_MS 30000
 #define DEFAULT_MAX_BODY (16 * 1024 * 1024)
 #define DEFAULT_MAX_CONNS 10000
+#define DEFAULT_GRACE 15
 #define EXPIRE_MS 1000
 #define DRAIN_MS 10000
 #define ACCEPT_BURST 64
@@ -49,7 +50,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: sessd [-1hIv] [-b bytes] [-c conns] [-d file] "
-	    "[-k keyfile] [-l addr:port]\n"
+	    "[-g secs] [-k keyfile] [-l addr:port]\n"
 	    "             [-P ms] [-S full|normal] [-t secs]\n");
 	exit(f == stdout ? 0 : EXIT_USAGE);
 }
@@ -414,6 +415,7 @@ main(int argc, char **argv)
 		{ "max-body", required_argument, NULL, 'b' },
 		{ "max-conns", required_argument, NULL, 'c' },
 		{ "db", required_argument, NULL, 'd' },
+		{ "grace", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "key", required_argument, NULL, 'k' },
@@ -432,6 +434,7 @@ main(int argc, char **argv)
 	long long v;
 	int c, ready = 0, sfd, lfd, wfd, insecure = 0;
 	int64_t deadline = 0;
+	long long grace = DEFAULT_GRACE;
 
 	if (tool_init() != 0)
 		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
@@ -439,7 +442,7 @@ main(int argc, char **argv)
 	sd->max_body = DEFAULT_MAX_BODY;
 	sd->max_conns = DEFAULT_MAX_CONNS;
 	sd->req_ms = REQ_TIMEOUT_MS;
-	while ((c = getopt_long(argc, argv, "1b:c:d:hIk:l:P:S:t:v", longopts,
+	while ((c = getopt_long(argc, argv, "1b:c:d:g:hIk:l:P:S:t:v", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case '1':
@@ -459,6 +462,12 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			db = optarg;
+			break;
+		case 'g':
+			if ((v = tool_num(optarg, 3600)) < 1)
+				errx(EXIT_USAGE, "-g %s: not seconds from 1 to "
+				    "3600", optarg);
+			grace = v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -555,6 +564,8 @@ main(int argc, char **argv)
 	    (lws_usec_t)EXPIRE_MS * 1000);
 	if (sub_init() != 0)
 		errx(EXIT_TEMP, "cannot start the subscriptions");
+	if (presence_init(grace * 1000) != 0)
+		errx(EXIT_TEMP, "cannot start presence");
 
 	if (ready) {
 		printf("sessd: listening on %s\n", sd->listen_url);
@@ -580,6 +591,7 @@ main(int argc, char **argv)
 	lws_sul_cancel(&drain_sul);
 	lws_sul_cancel(&watch_sul);
 	sub_fini();
+	presence_fini();
 	writer_stop();
 	lws_context_destroy(sd->ctx);
 	sess_watch_close(sd->watch);

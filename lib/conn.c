@@ -75,6 +75,22 @@ sess_conn_stream_get(struct sess_conn *c, const char *stream,
 	return sess_stream_get(c->st, stream, out, e);
 }
 
+int
+sess_conn_cursor(struct sess_conn *c, const char *stream, const char *member,
+    int64_t seq, struct sess_cursor *out, struct sess_err *e)
+{
+	int rc;
+
+	if ((rc = sess_name_check(stream, strlen(stream), e)) != 0 ||
+	    (rc = sess_member_check("member", member, e)) != 0)
+		return rc;
+	if (c->rm != NULL)
+		return sess_remote_cursor(c->rm, stream, member, seq, out, e);
+	if (seq >= 0)
+		return sess_cursor_set(c->st, stream, member, seq, out, e);
+	return sess_cursor_get(c->st, stream, member, out, e);
+}
+
 struct sess_feed {
 	struct sess_conn *c;
 	struct sess_reader *r;     /* embedded */

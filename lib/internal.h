@@ -30,6 +30,9 @@ enum {
 	STMT_DS_SAVE,
 	STMT_DS_RELEASE,
 	STMT_DS_ROLLBACK,
+	STMT_RUN_START, /* log.c: run leases */
+	STMT_RUN_RENEW,
+	STMT_RUN_END,
 	STMT_STATE,     /* SESS_OP_* slots follow, for two tables */
 	STMT_MAX = STMT_STATE + 2 * 8,
 };
@@ -59,6 +62,15 @@ int sess_dberr(struct sess_store *st, int rc, const char *what,
 int sess_tx_begin(struct sess_store *st, struct sess_err *e);
 int sess_tx_commit(struct sess_store *st, struct sess_err *e);
 void sess_tx_rollback(struct sess_store *st);
+/*
+ * A write of its own (BEGIN IMMEDIATE ... COMMIT, touching the wake
+ * file) when no transaction is open, else a savepoint inside the
+ * caller's batch (sessd's writer), which commits it.  end commits or,
+ * if rc != 0, rolls back; it returns rc or the commit's error.
+ */
+int sess_write_begin(struct sess_store *st, int *own, struct sess_err *e);
+int sess_write_end(struct sess_store *st, int own, int rc,
+    struct sess_err *e);
 
 /*
  * log.c: the pieces of an append that ds.c shares.  A producer's state

@@ -315,6 +315,57 @@ finished_by(struct sess_store *st, int64_t stream, const char *msg,
 }
 
 /*
+ * Run leases: {"type":"run.start","run":R,"lease":SECS} starts (or
+ * restarts) a lease on run R of the stream until now + SECS; any later
+ * event carrying "run":R renews it by the same length; "run.end" ends
+ * it.  sessd closes a run whose lease ran out (sess_runs_expired()).
+ */
+static int
+run_lease(struct sess_store *st, int64_t stream, json_t *v, int64_t now,
+    struct sess_err *e)
+{
+	json_t *run = json_object_get(v, "run"), *lease;
+	const char *type = json_string_value(json_object_get(v, "type"));
+	sqlite3_stmt *s;
+	double secs = 0;
+	int rc;
+
+	if (!json_is_string(run))
+		return 0;
+	if (type != NULL && strcmp(type, "run.start") == 0) {
+		lease = json_object_get(v, "lease");
+		if (json_is_number(lease))
+			secs = json_number_value(lease);
+		if (!(secs > 0 && secs <= 31536000))
+			return 0;
+		s = sess_stmt(st, STMT_RUN_START, "INSERT INTO runs (stream, "
+		    "run, expires, lease) VALUES (?1, ?2, ?3, ?4) ON CONFLICT "
+		    "(stream, run) DO UPDATE SET expires = excluded.expires, "
+		    "lease = excluded.lease", e);
+	} else if (type != NULL && strcmp(type, "run.end") == 0) {
+		s = sess_stmt(st, STMT_RUN_END, "DELETE FROM runs WHERE "
+		    "stream = ?1 AND run = ?2", e);
+	} else {
+		s = sess_stmt(st, STMT_RUN_RENEW, "UPDATE runs SET expires = "
+		    "?3 + lease WHERE stream = ?1 AND run = ?2", e);
+	}
+	if (s == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, stream);
+	sqlite3_bind_text(s, 2, json_string_value(run), -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_count(s) >= 3)
+		sqlite3_bind_int64(s, 3, secs > 0 ? now + (int64_t)(secs *
+		    1e6) : now);
+	if (sqlite3_bind_parameter_count(s) >= 4)
+		sqlite3_bind_int64(s, 4, (int64_t)(secs * 1e6));
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return sess_dberr(st, rc, "run lease", e);
+	return 0;
+}
+
+/*
  * Writes one admitted item as event ++ss->tail and applies its
  * conventions.  The stored text is the caller's compact text where it
  * has one, so values are kept as written; otherwise the value encoded.
@@ -349,6 +400,21 @@ put_item(struct sess_store *st, struct sess_stream *ss,
 	if ((rc = event_put(st, ss->id, ss->tail, it->time ? it->time : now,
 	    type, typelen, pr, start, data, len, e)) != 0)
 		return rc;
+	/* Only an object naming "run" can touch a lease. */
+	if (v == NULL && it->json != NULL && it->len > 0 &&
+	    it->json[0] == '{' && memmem(it->json, it->len, "\"run\"", 5) !=
+	    NULL && (v = parsed = sess_json_parse(it->json, it->len, e)) ==
+	    NULL)
+		return SESS_EINVAL;
+	if (json_is_object(v) && (rc = run_lease(st, ss->id, v, now, e)) != 0) {
+		json_decref(parsed);
+		return rc;
+	}
+	if (parsed != NULL && it->value == NULL) {
+		json_decref(parsed);
+		parsed = NULL;
+		v = NULL;
+	}
 	if (in.op != SESS_OP_NONE)
 		return sess_state_apply(st, STATE_MAIN, ss->id, &in,
 		    pr ? pr->id : NULL, pr ? pr->epoch : 0, ss->tail, NULL, 0,
@@ -632,4 +698,114 @@ sess_log_supersede(struct sess_store *st, struct sess_stream *ss,
     struct sess_err *e)
 {
 	return supersede(st, ss, pr, old, now, e);
+}
+
+/* Run leases (sess.h). */
+int
+sess_runs_expired(struct sess_store *st, int max,
+    void (*fn)(const char *stream, const char *run, void *arg), void *arg,
+    struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc, n = 0;
+
+	rc = sqlite3_prepare_v2(st->db, "SELECT s.name, r.run FROM runs r "
+	    "JOIN streams s ON s.id = r.stream WHERE r.expires < ?1 AND "
+	    "s.deleted = 0 "
+	    "ORDER BY r.expires LIMIT ?2", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sess_dberr(st, rc, "read runs", e);
+	sqlite3_bind_int64(s, 1, sess_now());
+	sqlite3_bind_int(s, 2, max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		fn((const char *)sqlite3_column_text(s, 0),
+		    (const char *)sqlite3_column_text(s, 1), arg);
+		n++;
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? n : sess_dberr(st, rc, "read runs", e);
+}
+
+int64_t
+sess_runs_next(struct sess_store *st)
+{
+	sqlite3_stmt *s;
+	int64_t v = 0;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT min(expires) FROM runs", -1,
+	    &s, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Whether run's lease on stream (by id) has run out; deletes it if asked. */
+static int
+run_expired(struct sess_store *st, int64_t stream, const char *run, int drop,
+    int *expired, struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db, drop ? "DELETE FROM runs WHERE "
+	    "stream = ?1 AND run = ?2" : "SELECT 1 FROM runs WHERE "
+	    "stream = ?1 AND run = ?2 AND expires < ?3", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sess_dberr(st, rc, "read runs", e);
+	sqlite3_bind_int64(s, 1, stream);
+	sqlite3_bind_text(s, 2, run, -1, SQLITE_STATIC);
+	if (!drop)
+		sqlite3_bind_int64(s, 3, sess_now());
+	rc = sqlite3_step(s);
+	*expired = rc == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    sess_dberr(st, rc, "read runs", e);
+}
+
+int
+sess_run_abandon(struct sess_store *st, const char *stream, const char *run,
+    struct sess_err *e)
+{
+	struct sess_ds_req q;
+	struct sess_ds_ack a;
+	struct sess_stream ss;
+	json_t *v;
+	char *body = NULL;
+	int rc, own, expired = 0;
+
+	if ((rc = sess_write_begin(st, &own, e)) != 0)
+		return rc;
+	if ((rc = stream_lookup(st, stream, &ss, e)) != 0 ||
+	    (rc = run_expired(st, ss.id, run, 0, &expired, e)) != 0 ||
+	    !expired)
+		goto out;
+	v = json_pack("{s:s, s:s, s:s}", "type", "run.end", "run", run,
+	    "reason", "abandoned");
+	body = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	if (body == NULL) {
+		rc = sess_err_set(e, SESS_ENOMEM, "out of memory");
+		goto out;
+	}
+	memset(&q, 0, sizeof(q));
+	q.stream = stream;
+	q.content_type = "application/json";
+	q.body = body;
+	q.len = strlen(body);
+	q.ttl = -1;
+	q.fork_offset = -1;
+	rc = sess_ds_append(st, &q, &a, e);
+	/* A closed stream takes no run.end: the lease just goes. */
+	if (rc == SESS_ECONFLICT || rc == SESS_ENOENT)
+		rc = run_expired(st, ss.id, run, 1, &expired, e);
+out:
+	free(body);
+	/* A stream gone altogether takes its leases with it. */
+	if (rc == SESS_ENOENT || rc == SESS_ECONFLICT)
+		rc = 0;
+	rc = sess_write_end(st, own, rc, e);
+	return rc != 0 ? rc : expired;
 }

@@ -424,3 +424,77 @@ sess_remote_get(struct sess_remote *rm, const char *kind, const char *stream,
 		return sess_err_set(e, SESS_EINVAL, "response too large");
 	return 0;
 }
+
+int
+sess_remote_call(struct sess_remote *rm, const char *method, const char *kind,
+    const char *stream, const char *query, const char *body, size_t len,
+    long timeout_ms, struct sess_buf *out, int64_t *next, struct sess_err *e)
+{
+	struct curl_slist *h = NULL;
+	char *url;
+	int rc;
+
+	if ((url = url_for(rm, kind, stream, query)) == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	if (body != NULL)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	rc = request(rm, method, url, h, body, len, timeout_ms, e);
+	curl_slist_free_all(h);
+	free(url);
+	if (rc != 0)
+		return rc;
+	if (rm->status < 200 || rm->status > 299)
+		return http_error(rm, stream, e);
+	if (next != NULL)
+		*next = rm->next;
+	if (out != NULL && sess_buf_add(out, rm->body.p, rm->body.len) != 0)
+		return sess_err_set(e, SESS_EINVAL, "response too large");
+	return 0;
+}
+
+int
+sess_remote_cursor(struct sess_remote *rm, const char *stream,
+    const char *member, int64_t seq, struct sess_cursor *out,
+    struct sess_err *e)
+{
+	struct sess_buf body;
+	json_t *v = NULL, *c, *o;
+	char *m, *q = NULL, text[64];
+	int rc, kind;
+
+	if ((m = curl_easy_escape(rm->curl, member, 0)) == NULL ||
+	    asprintf(&q, "?member=%s", m) < 0) {
+		curl_free(m);
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	}
+	curl_free(m);
+	sess_buf_init(&body, 1 << 20);
+	if (seq >= 0)
+		snprintf(text, sizeof(text), "{\"offset\":\"%0*lld\"}",
+		    SESS_OFFSET_LEN, (long long)seq);
+	rc = sess_remote_call(rm, seq >= 0 ? "PUT" : "GET", "/v1/cursors",
+	    stream, q, seq >= 0 ? text : NULL, seq >= 0 ? strlen(text) : 0,
+	    30000L, &body, NULL, e);
+	free(q);
+	if (rc != 0)
+		goto out;
+	v = json_loadb(body.p, body.len, 0, NULL);
+	c = json_is_array(v) ? json_array_get(v, 0) : v;
+	o = json_object_get(c, "offset");
+	memset(out, 0, sizeof(*out));
+	if (!json_is_string(o) || sess_offset_parse(json_string_value(o),
+	    &kind, &out->seq, NULL) != 0 ||
+	    !json_is_integer(json_object_get(c, "unread"))) {
+		rc = sess_err_set(e, SESS_EIO, "%s: %s: the server's answer is "
+		    "not a cursor", rm->base, stream);
+		goto out;
+	}
+	out->unread = json_integer_value(json_object_get(c, "unread"));
+	if (json_is_string(json_object_get(c, "time")))
+		sess_time_parse(json_string_value(json_object_get(c, "time")),
+		    &out->time);
+out:
+	json_decref(v);
+	sess_buf_release(&body);
+	return rc;
+}

@@ -483,6 +483,130 @@ size_t sess_time_fmt(int64_t us, char *out);
 int sess_time_parse(const char *s, int64_t *us);
 
 /*
+ * presence.c: who is present on a stream.  A member (a stable name)
+ * has one row per connection, each a lease until it expires; its
+ * holder renews it.  Every transition is appended to a log in the same
+ * transaction: enter (first: it made the member present), update,
+ * leave (last: it made the member absent) with reason "explicit" or
+ * "timeout".  Streams are named, and need not exist.  Each write is a
+ * transaction of its own (touching the wake file), or a savepoint
+ * inside an open batch (sessd's writer).
+ */
+#define SESS_MEMBER_MAX 256
+#define SESS_PDATA_MAX 65536
+/* Checks a member name or a connection id: 1 to 256 bytes of UTF-8. */
+int sess_member_check(const char *what, const char *s, struct sess_err *e);
+/* Checks presence data: NULL, or a JSON object up to SESS_PDATA_MAX. */
+int sess_pdata_check(const char *data, struct sess_err *e);
+/*
+ * A transition of (stream, member, conn): event is "enter", "update",
+ * "leave" (explicit) or "renew".  enter and update make the row (an
+ * update of a row that is not there is an enter; an enter of one that
+ * is, an update), with data (compact JSON text, or NULL), a lease of
+ * lease_us and holder (or NULL); renew only extends the lease, and is
+ * SESS_ENOENT if the row is gone (the holder enters again); leaving a
+ * row that is not there does nothing.
+ */
+int sess_presence_set(struct sess_store *st, const char *stream,
+    const char *member, const char *conn, const char *event,
+    const char *data, int64_t lease_us, const char *holder,
+    struct sess_err *e);
+/* Renews every row of holder: expires = now + lease_us. */
+int sess_presence_renew_holder(struct sess_store *st, const char *holder,
+    int64_t lease_us, struct sess_err *e);
+/*
+ * The rows of connection conn: with lease_us < 0 they leave at once
+ * (explicit), else they lose their holder and expire after lease_us.
+ */
+int sess_presence_conn(struct sess_store *st, const char *conn,
+    int64_t lease_us, struct sess_err *e);
+/*
+ * When the first lease (of holder's rows, unless NULL) runs out, in
+ * microseconds; 0 if there is none.  A read: for timers.
+ */
+int64_t sess_presence_next_expiry(struct sess_store *st, const char *holder);
+/* Rows whose lease ran out leave with reason timeout; returns how many. */
+int sess_presence_sweep(struct sess_store *st, struct sess_err *e);
+/*
+ * The current set of stream as a new JSON array, grouped by member:
+ * [{"member","since","data","conns":[{"conn","since","data"}]}], in
+ * order of arrival; rows whose lease ran out are left out.
+ */
+json_t *sess_presence_members(struct sess_store *st, const char *stream,
+    struct sess_err *e);
+/* A transition as logged; pointers valid during the callback only. */
+struct sess_ptrans {
+	int64_t seq, time;
+	const char *stream, *member, *conn, *event;
+	const char *data;    /* JSON text or NULL */
+	const char *reason;  /* "explicit", "timeout" or NULL */
+	int first, last;
+};
+/*
+ * Calls fn for the transitions of stream (NULL: of every stream) after
+ * seq `after`, in order, up to max of them, until fn returns nonzero.
+ * Returns how many, or a negative error.
+ */
+int sess_presence_log(struct sess_store *st, const char *stream,
+    int64_t after, int max, int (*fn)(const struct sess_ptrans *t,
+    void *arg), void *arg, struct sess_err *e);
+/* The seq of the last transition logged, 0 if none (or negative). */
+int64_t sess_presence_last(struct sess_store *st, struct sess_err *e);
+/*
+ * Appends t to b as one line: {"seq","stream","event","member","conn",
+ * "data","time","reason","first","last"} and a newline; with ws, the
+ * WebSocket push instead: {"op":"presence","stream",...} without seq
+ * and without the newline.
+ */
+int sess_ptrans_format(struct sess_buf *b, const struct sess_ptrans *t,
+    int ws);
+
+/*
+ * cursor.c: a member's read position per stream (a seq; shared by the
+ * member's devices), and the number of events after it.
+ */
+struct sess_cursor {
+	int64_t seq;          /* 0 when the member has none */
+	int64_t time;         /* when it was set, or 0 */
+	int64_t unread;       /* events after it */
+};
+/*
+ * Moves member's cursor on stream forward to seq: a seq below the
+ * cursor leaves it where it is; one beyond the stream's tail is
+ * SESS_EINVAL; a stream that does not exist SESS_ENOENT.  out (if not
+ * NULL) gets the cursor afterwards.  A transaction of its own, or a
+ * savepoint inside an open batch.
+ */
+int sess_cursor_set(struct sess_store *st, const char *stream,
+    const char *member, int64_t seq, struct sess_cursor *out,
+    struct sess_err *e);
+/* The cursor of member on stream (seq 0 if none); SESS_ENOENT no stream. */
+int sess_cursor_get(struct sess_store *st, const char *stream,
+    const char *member, struct sess_cursor *out, struct sess_err *e);
+/*
+ * Calls fn for each cursor of stream (of member only, unless NULL) in
+ * member order; returns how many, or a negative error.
+ */
+int sess_cursors_each(struct sess_store *st, const char *stream,
+    const char *member, void (*fn)(const char *member,
+    const struct sess_cursor *c, void *arg), void *arg, struct sess_err *e);
+
+/*
+ * log.c, run leases (see run_lease() there).  sess_runs_expired() calls
+ * fn with each run whose lease ran out, up to max; sess_run_abandon()
+ * appends {"type":"run.end","run":R,"reason":"abandoned"} to stream if
+ * the lease of run has still run out (which ends it), in a transaction
+ * of its own or inside an open batch; 1 if it did, 0 if not.
+ */
+int sess_runs_expired(struct sess_store *st, int max,
+    void (*fn)(const char *stream, const char *run, void *arg), void *arg,
+    struct sess_err *e);
+int sess_run_abandon(struct sess_store *st, const char *stream,
+    const char *run, struct sess_err *e);
+/* When the next run lease runs out (microseconds), or 0 if none. */
+int64_t sess_runs_next(struct sess_store *st);
+
+/*
  * remote.c: the store operations over HTTP to a sessd (libcurl).  The
  * handle keeps one connection alive between requests.  Errors map HTTP
  * statuses onto SESS_E* (404 SESS_ENOENT, 400 SESS_EINVAL, 403
@@ -510,6 +634,25 @@ int sess_remote_get(struct sess_remote *rm, const char *kind,
     const char *stream, struct sess_buf *out, struct sess_err *e);
 
 /*
+ * A request to KIND/STREAM with query (NULL or "?..."), and a JSON body
+ * unless NULL.  A 2xx answer's body is appended to out (if not NULL) and
+ * its Stream-Next-Offset put in *next (-1 if none); any other status is
+ * an error as above, with the server's message.
+ */
+int sess_remote_call(struct sess_remote *rm, const char *method,
+    const char *kind, const char *stream, const char *query,
+    const char *body, size_t len, long timeout_ms, struct sess_buf *out,
+    int64_t *next, struct sess_err *e);
+
+/*
+ * A member's cursor: with seq >= 0, PUT /v1/cursors/STREAM?member=M
+ * (as sess_cursor_set()), else GET (as sess_cursor_get()).
+ */
+int sess_remote_cursor(struct sess_remote *rm, const char *stream,
+    const char *member, int64_t seq, struct sess_cursor *out,
+    struct sess_err *e);
+
+/*
  * conn.c: one interface over the embedded store (url NULL) and a
  * remote sessd, so every tool has the same two modes.
  */
@@ -525,6 +668,10 @@ int sess_conn_append(struct sess_conn *c, const char *stream, int flags,
     struct sess_ack *acks, struct sess_err *e);
 int sess_conn_stream_get(struct sess_conn *c, const char *stream,
     struct sess_stream *out, struct sess_err *e);
+/* A member's cursor on stream: set it (seq >= 0) or get it (seq -1). */
+int sess_conn_cursor(struct sess_conn *c, const char *stream,
+    const char *member, int64_t seq, struct sess_cursor *out,
+    struct sess_err *e);
 /*
  * A feed reads a stream's events after a position: sess_feed_next()
  * returns 1 with an event, 0 when caught up; sess_feed_wait() waits up

@@ -79,6 +79,29 @@ static const char *const schema[] = {
 	"  key TEXT NOT NULL,"
 	"  value TEXT NOT NULL,"
 	"  PRIMARY KEY (kind, key)) WITHOUT ROWID;",
+	/*
+	 * v3: presence (presence.c), read cursors (cursor.c) and run
+	 * leases (log.c).  Presence and cursors are keyed by stream name:
+	 * people can be present before a stream exists; runs by the
+	 * stream's id.  A presence row is a lease until expires
+	 * (microseconds); a run's lease is renewed by lease seconds.
+	 */
+	"CREATE TABLE presence (stream TEXT NOT NULL, member TEXT NOT NULL,"
+	"  conn TEXT NOT NULL, data TEXT, since INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL, holder TEXT,"
+	"  PRIMARY KEY (stream, member, conn));"
+	"CREATE INDEX presence_holder ON presence (holder);"
+	"CREATE TABLE presence_log (seq INTEGER PRIMARY KEY,"
+	"  stream TEXT NOT NULL, time INTEGER NOT NULL, member TEXT NOT NULL,"
+	"  conn TEXT NOT NULL, event TEXT NOT NULL, data TEXT, reason TEXT,"
+	"  first INTEGER NOT NULL DEFAULT 0, last INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX presence_log_stream ON presence_log (stream, seq);"
+	"CREATE TABLE cursors (stream TEXT NOT NULL, member TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL, time INTEGER NOT NULL,"
+	"  PRIMARY KEY (stream, member));"
+	"CREATE TABLE runs (stream INTEGER NOT NULL, run TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL, lease INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (stream, run));",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 
@@ -276,6 +299,32 @@ sess_tx_rollback(struct sess_store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+sess_write_begin(struct sess_store *st, int *own, struct sess_err *e)
+{
+	*own = sqlite3_get_autocommit(st->db);
+	if (*own)
+		return sess_tx_begin(st, e);
+	st->failure = 0;
+	return exec(st, "SAVEPOINT w", "savepoint", e);
+}
+
+int
+sess_write_end(struct sess_store *st, int own, int rc, struct sess_err *e)
+{
+	if (own) {
+		if (rc != 0) {
+			sess_tx_rollback(st);
+			return rc;
+		}
+		return sess_tx_commit(st, e);
+	}
+	if (rc != 0)
+		sqlite3_exec(st->db, "ROLLBACK TO w", NULL, NULL, NULL);
+	sqlite3_exec(st->db, "RELEASE w", NULL, NULL, NULL);
+	return rc;
 }
 
 static int

@@ -439,12 +439,12 @@ check_examples() {
 		run -0 mandoc -Tlint -W warning "$top/man/$page"
 		[ -z "$output" ]
 	done
-	for p in sess-pub sess-sub sess-replay sess-token; do
+	for p in sess-pub sess-sub sess-replay sess-presence sess-token; do
 		run -0 grep -qx "\.It Xr $p 1" "$top/man/sess.7"
 	done
 	run -0 grep -qx '\.It Xr sessd 8' "$top/man/sess.7"
 	run -0 grep -qx '\.Sh EXIT STATUS' "$top/man/sess.7"
-	for page in sess.7 sess-pub.1 sess-sub.1 sess-replay.1 sess-token.1 \
+	for page in sess.7 sess-pub.1 sess-sub.1 sess-replay.1 sess-presence.1 sess-token.1 \
 	    sessd.8; do
 		run -0 section "$page" 'EXIT STATUS'
 		[[ $output == *111* ]]
@@ -477,4 +477,34 @@ check_examples() {
 
 @test "sess-event.7 examples run" {
 	check_examples sess-event.7
+}
+
+@test "sess-presence: -h, --help and a bad option" {
+	check_usage sess-presence
+}
+
+@test "sess-presence: usage, getopt and longopts agree" {
+	check_options sess-presence
+}
+
+@test "sess-presence.1: SYNOPSIS is usage(), OPTIONS lists every option" {
+	check_man sess-presence
+}
+
+@test "sess-presence.1: ENVIRONMENT lists what sess-presence reads" {
+	check_env sess-presence
+}
+
+@test "sess-presence: bash completion offers every option" {
+	check_bash sess-presence
+	run -0 complete_bash sess-presence -o ''
+	[ "$output" = "-1" ]
+}
+
+@test "sess-presence: zsh completion has every option" {
+	check_zsh sess-presence
+}
+
+@test "sess-presence.1 examples run" {
+	check_examples sess-presence.1
 }

@@ -28,6 +28,9 @@ examples() {
 	[[ $output == *'exit 2'* ]]
 	[[ $output == *'{"error":{"code":"UNAUTHORIZED"'* ]]
 	[[ $output == *'[{"type":"run.start"}]'* ]]
+	[[ $output == *"nobody watching"* ]]
+	[[ $output == *"alice is here"* ]]
+	[[ $output == *'"member":"alice","offset":"0000000000000004","unread":1}'* ]]
 	run -0 grep -c '"n":' seen.jsonl
 	[ "$output" = 3 ]
 }

@@ -259,6 +259,47 @@ keyed() {
 	[ "$output" = 404 ]
 }
 
+@test "sessd -k: presence and cursors: read to look, presence to be there, only as the token's subject" {
+	keyed
+	BOB=$(sess-token -k sessd.key -s bob -r 'chat/**' -p 'chat/**')
+	run http body GET /v1/presence/chat/x
+	is 401 "$NO_TOKEN"
+	run http body GET /v1/presence/chat/bob/1 -H "Authorization: Bearer $ALICE"
+	is 403 '{"error":{"code":"FORBIDDEN","message":"the token does not allow read on chat/bob/1"}}'
+	run http body GET /v1/presence/chat/alice/1 -H "Authorization: Bearer $ALICE"
+	is 200 '[]'
+	# Presence needs the presence capability, and is its subject's own.
+	run http body POST /v1/presence/chat/alice/1 -H "Authorization: Bearer $ALICE" \
+		-d '{"event":"enter","member":"alice","conn":"c1"}'
+	is 403 '{"error":{"code":"FORBIDDEN","message":"the token does not allow presence on chat/alice/1"}}'
+	run http body POST /v1/presence/chat/alice/1 -H "Authorization: Bearer $BOB" \
+		-d '{"event":"enter","member":"alice","conn":"c1"}'
+	[ "$output" = 403 ]
+	grep -q '"code":"FORBIDDEN"' body
+	run http body POST /v1/presence/chat/alice/1 -H "Authorization: Bearer $BOB" \
+		-d '{"event":"enter","member":"bob","conn":"c1"}'
+	[ "$output" = 200 ]
+	run http body GET /v1/presence/chat/alice/1 -H "Authorization: Bearer $READER"
+	[ "$output" = 200 ]
+	grep -q '"member":"bob"' body
+	# Cursors: read to look; a member moves only its own.
+	run http body PUT /v1/stream/chat/alice/1 -H "Authorization: Bearer $ALICE" \
+		-H 'Content-Type: application/json' -d '[{"a":1},{"a":2}]'
+	is 201 ''
+	run http body PUT '/v1/cursors/chat/alice/1?member=alice' -H "Authorization: Bearer $BOB" \
+		-d '{"offset":"0000000000000001"}'
+	[ "$output" = 403 ]
+	grep -q '"code":"FORBIDDEN"' body
+	run http body PUT '/v1/cursors/chat/alice/1?member=bob' -H "Authorization: Bearer $BOB" \
+		-d '{"offset":"0000000000000001"}'
+	is 200 '{"member":"bob","offset":"0000000000000001","unread":1}'
+	run http body GET '/v1/cursors/chat/alice/1' -H "Authorization: Bearer $ALICE"
+	[ "$output" = 200 ]
+	grep -q '"member":"bob"' body
+	run http body GET '/v1/cursors/chat/bob/1' -H "Authorization: Bearer $ALICE"
+	[ "$output" = 403 ]
+}
+
 @test "sessd -k: read-only tokens cannot write, only admin deletes" {
 	keyed
 	run http body PUT /v1/stream/chat/alice/1 -H "Authorization: Bearer $ALICE" \
@@ -369,7 +410,7 @@ keyed() {
 		"$BATS_TEST_TMPDIR/sessd.log"
 	run -0 grep -c '"GET /v1/stream/chat/alice/1?offset=-1&token=\.\.\.&live=long-poll" 404' \
 		"$BATS_TEST_TMPDIR/sessd.log"
-	run -1 grep -F "${ALICE##*.}" "$BATS_TEST_TMPDIR/sessd.log"
+	run -1 grep -F -e "${ALICE##*.}" "$BATS_TEST_TMPDIR/sessd.log"
 }
 
 @test "sess-pub, sess-sub and sess-replay -u send SESS_TOKEN" {
@@ -434,12 +475,14 @@ keyed() {
 		    2>/dev/null; then
 			continue
 		fi
+		rm -f ready # the background job truncates it only once it runs
 		sessd -1 -d "$SESS_DB" -l "$a" >ready 2>err 3>&- &
 		SESSD_PID=$!
 		wait_for 10 grep -q '^sessd: listening on http://' ready
 		sessd_stop
 	done
 	# --insecure: served, with a warning.
+	rm -f ready # the background job truncates it only once it runs
 	sessd -1 -d "$SESS_DB" -l 0.0.0.0:0 --insecure >ready 2>err 3>&- &
 	SESSD_PID=$!
 	wait_for 10 grep -q '^sessd: listening on http://0.0.0.0:' ready
@@ -451,6 +494,7 @@ keyed() {
 	sessd_stop
 	# With a key, any address.
 	run -0 sess-token -g k
+	rm -f ready # the background job truncates it only once it runs
 	sessd -1 -d "$SESS_DB" -l 0.0.0.0:0 -k k >ready 2>err 3>&- &
 	SESSD_PID=$!
 	wait_for 10 grep -q '^sessd: listening on http://0.0.0.0:' ready

@@ -195,6 +195,8 @@ ext_route(struct conn *c, const char *path, const char *q)
 {
 	char name[SESS_NAME_MAX + 1];
 
+	if (presence_route(c, path, q) == 0)
+		return 0;
 	if (c->req.method != M_GET && c->req.method != M_HEAD)
 		return -1;
 	if (strcmp(path, METRICS_PATH) == 0)

@@ -602,6 +602,7 @@ fanout_poll(void)
 				topic_free(t);
 		}
 	ws_poll();
+	presence_poll();
 }
 
 static void

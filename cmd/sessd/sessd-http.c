@@ -1082,6 +1082,7 @@ conn_free(struct conn *c)
 	flush_unlink(c);
 	ws_free(c);
 	fanout_leave(c);
+	presence_conn_free(c);
 	if (c->job != NULL)
 		c->job->c = NULL;
 	free(c->feed.name);
@@ -1250,6 +1251,7 @@ conns_stop(void)
 
 	ws_stop();
 	fanout_stop();
+	presence_stop();
 	for (c = sd->conns; c != NULL; c = next) {
 		next = c->next;
 		if (c->state == C_HEAD && c->in.len == 0 && !c->responded &&

@@ -1348,7 +1348,7 @@ ws_upgrade(struct conn *c, const char *qs)
 	json_object_set_new(lim, "publish_per_sec", json_integer(WS_RATE));
 	json_object_set_new(lim, "publish_burst", json_integer(WS_BURST));
 	json_object_set_new(w, "limits", lim);
-	json_object_set_new(w, "grace", json_integer(presence_grace_s()));
+	json_object_set_new(w, "grace", json_integer(presence_grace_ms() / 1000));
 	send_json(ws, w);
 	lws_sul_schedule(sd->ctx, 0, &c->ping, ws_tick,
 	    (lws_usec_t)WS_PING_MS * 1000);

@@ -306,16 +306,46 @@ void ws_end(struct wsatt *a, const struct sess_ds_info *s, int gone);
 /* A transition from presence_poll(), as a push frame's JSON text. */
 void ws_presence(const char *stream, const char *frame, size_t len);
 
-/* sessd-presence.c, as the WebSocket code uses it (until it is merged). */
+/*
+ * sessd-presence.c: presence, read cursors and run leases (HTTP routes,
+ * timers, the writer jobs the WebSocket code calls).
+ */
+/* Timers: renew this sessd's rows, sweep, run-lease expiry. */
+int presence_init(int64_t grace_ms);
+void presence_fini(void);
+int64_t presence_grace_ms(void);
+/* This sessd's holder id. */
+const char *presence_holder(void);
+/*
+ * A transition of connection conn ("enter", "update", "leave"; leave =
+ * explicit) through the writer; done(arg, rc, msg) on the loop thread
+ * after the commit, may be NULL.  data: JSON text or NULL.
+ */
 int presence_set(const char *stream, const char *member, const char *conn,
-    const char *event, const char *data,
-    void (*done)(void *arg, int rc, const char *msg), void *arg);
+    const char *event, const char *data, void (*done)(void *arg, int rc,
+    const char *msg), void *arg);
+/*
+ * A connection went: clean -> leave/explicit at once for all its rows;
+ * abrupt -> its rows expire after the grace.
+ */
 void presence_conn_gone(const char *conn, int clean);
+/* The current set, new reference (NULL on a store error). */
 json_t *presence_members(const char *stream);
-int64_t presence_grace_s(void);
+/*
+ * On every wake-up (fanout_poll() calls it): new transitions go to
+ * ws_presence() and to HTTP watchers.
+ */
+void presence_poll(void);
+/* Moves member's cursor on stream forward to seq, through the writer. */
 int cursor_set(const char *stream, const char *member, int64_t seq,
     void (*done)(void *arg, int rc, int64_t unread, const char *msg),
     void *arg);
+/* /v1/presence/ and /v1/cursors/; -1 if path is neither. */
+int presence_route(struct conn *c, const char *path, const char *q);
+/* At shutdown: HTTP watchers are answered and let go. */
+void presence_stop(void);
+/* An HTTP connection is freed: it watches no more. */
+void presence_conn_free(struct conn *c);
 
 /* sessd-writer.c: the writer thread and its jobs. */
 enum { J_CREATE, J_APPEND, J_DELETE, J_TOUCH, J_EXPIRE, J_SESS_APPEND,
