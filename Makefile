@@ -42,7 +42,7 @@ MAN = $(wildcard man/*.[0-9])
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = gcc make pkg-config libsqlite3-dev libjansson-dev \
 	libwebsockets-dev libcurl4-openssl-dev libssl-dev sqlite3 bats mandoc strace curl \
-	python3 zsh nodejs openssl
+	python3 zsh nodejs openssl jq
 
 all: $(PROGS:%=$(BUILD)/bin/%) $(UNITS) $(FUZZERS) $(BENCH)
 
