@@ -29,7 +29,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SANFLAGS) -Ilib \
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
-PROGS = sess-pub sess-sub sess-replay sess-presence sess-token sessd
+PROGS = sess-pub sess-sub sess-replay sess-presence sess-notify sess-token sessd
 LIB_SRC = $(wildcard lib/*.c)
 LIB_OBJ = $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 UNIT_SRC = $(wildcard tests/unit/test-*.c)
@@ -42,7 +42,7 @@ MAN = $(wildcard man/*.[0-9])
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = gcc make pkg-config libsqlite3-dev libjansson-dev \
 	libwebsockets-dev libcurl4-openssl-dev libssl-dev sqlite3 bats mandoc strace curl \
-	python3 zsh nodejs chromium
+	python3 zsh nodejs openssl jq chromium
 
 all: $(PROGS:%=$(BUILD)/bin/%) $(UNITS) $(FUZZERS) $(BENCH)
 

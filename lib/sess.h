@@ -74,7 +74,8 @@ struct sess_wsframe {
 /*
  * Parses the head of a client's frame at p[0..n): 1 with f filled, 0 if
  * more bytes are needed, SESS_EINVAL (f->close says which close code)
- * if the frame breaks the protocol or its payload is over max bytes.
+ * if the frame breaks the protocol or its payload is over max bytes (then
+ * f->head + f->len is the frame's size, for draining it).
  */
 int sess_wsframe_parse(const unsigned char *p, size_t n, uint64_t max,
     struct sess_wsframe *f, struct sess_err *e);
@@ -759,5 +760,174 @@ const char *sess_token_subject(const struct sess_token *t);
 int64_t sess_token_expires(const struct sess_token *t);
 /* The verified claims object (borrowed). */
 json_t *sess_token_claims(const struct sess_token *t);
+
+/*
+ * notify.c: the notification outbox.  An event whose JSON object has a
+ * "notify" field ({"to":[members],"title","body","url","priority"})
+ * becomes one outbox row per recipient and channel when sess-notify
+ * scans it; a row is sent when it is due and its recipient is away (no
+ * presence on the stream for the grace period, read cursor before the
+ * event), else skipped with the reason.  Rows are claimed with a lease
+ * in a transaction, so two processes never send the same row.
+ * Outcomes are appended to the stream as notify.sent, notify.skipped
+ * and notify.failed events.
+ */
+#define SESS_NOTIFY_TITLE_MAX 256
+#define SESS_NOTIFY_BODY_MAX 4096
+#define SESS_NOTIFY_URL_MAX 2048
+struct sess_notify_cfg {
+	int64_t grace;       /* microseconds; < 0 for the default, 30 s */
+	int max_tries;       /* attempts before failing; 0: 8 */
+	int64_t backoff;     /* first retry delay, microseconds; 0: 1 s */
+	int64_t lease;       /* how long a claim holds, us; 0: 2 minutes */
+	int stdout_kind;     /* also claim rows of the stdout channel */
+	int dry;             /* roll back every change, report only */
+	/* Called with one JSON line per decision (skip, wait, send, fail). */
+	void (*report)(const char *json, void *arg);
+	void *arg;
+};
+enum { SESS_NOTE_SENT = 1, SESS_NOTE_RETRY, SESS_NOTE_FAIL,
+	SESS_NOTE_GONE };
+/* A claimed row; the strings are owned, freed by sess_note_free(). */
+struct sess_note {
+	int64_t id, seq, channel;
+	int attempts;             /* this attempt's number, from 1 */
+	char *stream, *member, *kind, *target;
+	char *note;               /* {"title","body","url","priority"} */
+	/* Filled by the sender before sess_notify_finish(): */
+	int result;               /* SESS_NOTE_* */
+	int64_t retry_after;      /* microseconds asked by the provider */
+	char error[256];
+	/* Filled by sess_notify_finish(): */
+	int lost;                 /* the lease had passed to another worker */
+	int64_t next_try;         /* when a retry is due, or 0 */
+};
+struct sess_notify;
+struct sess_notify *sess_notify_open(struct sess_store *st,
+    const struct sess_notify_cfg *cfg, struct sess_err *e);
+void sess_notify_close(struct sess_notify *n);
+/* This process's lease holder name (host:pid:start). */
+const char *sess_notify_holder(const struct sess_notify *n);
+/*
+ * Releases the leases of holders on this host that no longer run (a
+ * sess-notify killed mid-send); returns how many rows, or an error.
+ */
+int sess_notify_reclaim(struct sess_notify *n, struct sess_err *e);
+/*
+ * Makes the next claim scan the streams for new events again, as the
+ * first one does (after the store changed).
+ */
+void sess_notify_rescan(struct sess_notify *n);
+/*
+ * In one transaction: scans new events (the first time and after
+ * sess_notify_rescan()), applies the away rule to up to max due rows,
+ * records skips and waits, and leases the rest, which are put in
+ * out[0..*nout).  With cfg->dry it rolls everything back.
+ */
+int sess_notify_claim(struct sess_notify *n, size_t max,
+    struct sess_note *out, size_t *nout, struct sess_err *e);
+/*
+ * Records the results of claimed rows in one transaction: sent, retry
+ * (with backoff and jitter, failed after max_tries), failed, or gone
+ * (failed, and the channel removed); appends the outcome events.
+ */
+int sess_notify_finish(struct sess_notify *n, struct sess_note *notes,
+    size_t nn, struct sess_err *e);
+/* When the next pending row is due (microseconds), 0 if none is. */
+int sess_notify_next(struct sess_notify *n, int64_t *when,
+    struct sess_err *e);
+void sess_note_free(struct sess_note *no);
+/*
+ * Checks a channel target for kind (webhook, ntfy, email, webpush,
+ * stdout) and gives its canonical form (new) in *canon.
+ */
+int sess_notify_channel_check(const char *kind, const char *target,
+    char **canon, struct sess_err *e);
+/*
+ * Registers a channel, in a transaction of its own if own_tx, else in
+ * the caller's; returns 1 if new, 0 if it was there.
+ */
+int sess_notify_channel_add(struct sess_store *st, int own_tx,
+    const char *member, const char *kind, const char *target,
+    struct sess_err *e);
+/*
+ * Removes the channel member/kind/target (SESS_ENOENT if none), or with
+ * member NULL the one numbered id, inside the caller's transaction
+ * unless own_tx.
+ */
+int sess_notify_channel_del(struct sess_store *st, int own_tx, int64_t id,
+    const char *member, const char *kind, const char *target,
+    struct sess_err *e);
+/*
+ * The key called name from the store (new string), generated by make()
+ * and stored on first use (SESS_ENOENT if there is none and make is
+ * NULL); in a transaction of its own if own_tx.
+ */
+int sess_notify_key(struct sess_store *st, int own_tx, const char *name,
+    char *(*make)(void), char **out, struct sess_err *e);
+
+/*
+ * push.c: Web Push (RFC 8291 aes128gcm, RFC 8292 VAPID) and the crypto
+ * the channels share, with OpenSSL.
+ */
+/* Decodes base64url (no padding needed); bytes written, or -1. */
+long sess_b64url_decode(const char *s, unsigned char *out, size_t max);
+/* Encodes n bytes as base64url without padding (new string). */
+char *sess_b64url_encode(const unsigned char *p, size_t n);
+/* 0 if s is a base64url uncompressed P-256 point, else -1. */
+int sess_push_key_check(const char *s);
+/* A new VAPID key pair as stored: PEM private key (new string). */
+char *sess_push_vapid_new(void);
+/* The base64url public key of a stored VAPID key pair (new). */
+char *sess_push_vapid_public(const char *pem);
+/*
+ * A VAPID Authorization header value for endpoint, valid 12 hours:
+ * "vapid t=JWT, k=KEY" (new), subject being a mailto: or https: URL.
+ */
+char *sess_push_vapid_auth(const char *pem, const char *endpoint,
+    const char *subject, int64_t now);
+/*
+ * Encrypts text for the subscription keys p256dh and auth (base64url)
+ * as one aes128gcm record (RFC 8291); the body is appended to out.
+ */
+int sess_push_encrypt(const char *p256dh, const char *auth,
+    const void *text, size_t len, struct sess_buf *out, struct sess_err *e);
+/* HMAC-SHA256 of p[0..n) under key, as 64 lower-case hex digits. */
+void sess_hmac_hex(const char *key, const void *p, size_t n, char out[65]);
+/* n random bytes as 2n hex digits (new), for secrets. */
+char *sess_random_hex(size_t n);
+
+/*
+ * deliver.c: one claimed notification as a provider request (a libcurl
+ * easy handle, for the caller's multi handle), and the outcome of the
+ * response: sent (2xx), retry (transport errors, 408, 429 with its
+ * Retry-After, 5xx, SMTP 4xx), failed (other 4xx, SMTP 5xx) or, for Web
+ * Push, gone (404, 410).
+ */
+struct sess_send_cfg {
+	const char *secret;        /* webhook signing secret */
+	const char *vapid;         /* VAPID key pair (PEM) */
+	const char *vapid_subject; /* mailto: or https: contact */
+	long push_ttl;             /* seconds */
+	const char *smtp_url;      /* smtp://host:port or smtps:// */
+	const char *smtp_from;
+	int smtp_starttls;         /* require STARTTLS on smtp:// */
+	const char *link_base;     /* sessd URL for links, or NULL */
+	const char *cainfo;        /* CA bundle, or NULL for the system's */
+	long timeout_ms;
+};
+struct sess_send;
+/*
+ * A request for no (borrowed until sess_send_free()); NULL with
+ * SESS_EINVAL if the row can never be sent (the reason in e).
+ */
+struct sess_send *sess_send_new(const struct sess_note *no,
+    const struct sess_send_cfg *cfg, struct sess_err *e);
+void sess_send_free(struct sess_send *s);
+void *sess_send_handle(const struct sess_send *s);
+/* Sets no->result, error and retry_after from the transfer's end. */
+void sess_send_result(struct sess_send *s, int code, struct sess_note *no);
+/* The notification as one JSON line (new): webhook body, -o output. */
+char *sess_send_line(const struct sess_note *no, const char *link_base);
 
 #endif

@@ -102,6 +102,33 @@ static const char *const schema[] = {
 	"CREATE TABLE runs (stream INTEGER NOT NULL, run TEXT NOT NULL,"
 	"  expires INTEGER NOT NULL, lease INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (stream, run));",
+	/*
+	 * v4: notifications (notify.c).  notify_channels says how each
+	 * member is reached; notify_scan is how far each stream's events
+	 * were turned into outbox rows; notify_outbox holds one row per
+	 * (event, recipient, channel), channel 0 for a row that reaches
+	 * nobody (an unknown member, a malformed notify field).  A row is
+	 * pending until it is sent, skipped or failed; a worker leases it
+	 * (lease, holder) while it sends.  notify_keys keeps the webhook
+	 * signing secret and the VAPID key pair.
+	 */
+	"CREATE TABLE notify_channels (id INTEGER PRIMARY KEY,"
+	"  member TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL,"
+	"  created INTEGER NOT NULL, UNIQUE (member, kind, target));"
+	"CREATE TABLE notify_scan (stream INTEGER PRIMARY KEY,"
+	"  seq INTEGER NOT NULL);"
+	"CREATE TABLE notify_outbox (id INTEGER PRIMARY KEY,"
+	"  stream TEXT NOT NULL, seq INTEGER NOT NULL, member TEXT NOT NULL,"
+	"  channel INTEGER NOT NULL, kind TEXT, target TEXT,"
+	"  note TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL,"
+	"  lease INTEGER, holder TEXT, last_error TEXT,"
+	"  created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+	"  UNIQUE (stream, seq, member, channel));"
+	"CREATE INDEX notify_outbox_due ON notify_outbox (next_try)"
+	"  WHERE state = 'pending';"
+	"CREATE TABLE notify_keys (name TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 

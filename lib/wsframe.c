@@ -69,6 +69,9 @@ sess_wsframe_parse(const unsigned char *p, size_t n, uint64_t max,
 		    "and at most 125 bytes");
 	}
 	if (len > max) {
+		/* The whole frame's size, for a server that drains it. */
+		f->head += 4;
+		f->len = len;
 		f->close = 1009;
 		return sess_err_set(e, SESS_EINVAL, "frame of %llu bytes is "
 		    "over the limit of %llu", (unsigned long long)len,

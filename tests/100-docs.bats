@@ -275,6 +275,10 @@ check_examples() {
 	check_usage sess-replay
 }
 
+@test "sess-notify: -h, --help and a bad option" {
+	check_usage sess-notify
+}
+
 @test "sessd: -h, --help and a bad option" {
 	check_usage sessd
 }
@@ -293,6 +297,10 @@ check_examples() {
 
 @test "sess-replay: usage, getopt and longopts agree" {
 	check_options sess-replay
+}
+
+@test "sess-notify: usage, getopt and longopts agree" {
+	check_options sess-notify
 }
 
 @test "sessd: usage, getopt and longopts agree" {
@@ -322,6 +330,10 @@ check_examples() {
 	done
 }
 
+@test "sess-notify.1: SYNOPSIS is usage(), OPTIONS lists every option" {
+	check_man sess-notify
+}
+
 @test "sessd.8: SYNOPSIS is usage(), OPTIONS lists every option" {
 	check_man sessd
 	# The daemon's page is in section 8, and only there.
@@ -343,6 +355,10 @@ check_examples() {
 
 @test "sess-replay.1: ENVIRONMENT lists what sess-replay reads" {
 	check_env sess-replay
+}
+
+@test "sess-notify.1: ENVIRONMENT lists what sess-notify reads" {
+	check_env sess-notify
 }
 
 @test "sessd.8: ENVIRONMENT lists what sessd reads" {
@@ -367,6 +383,14 @@ check_examples() {
 	[ "$(squeeze <<<"$output")" = "-1 now" ]
 	run -0 complete_bash sess-sub --offset = n
 	[ "$output" = now ]
+}
+
+@test "sess-notify: bash completion offers every option" {
+	check_bash sess-notify
+	run -0 complete_bash sess-notify -r bob ''
+	[ "$(squeeze <<<"$output")" = "webhook ntfy email webpush stdout" ]
+	run -0 complete_bash sess-notify --remove = bob w
+	[ "$(squeeze <<<"$output")" = "webhook webpush" ]
 }
 
 @test "sess-replay: bash completion offers every option" {
@@ -428,6 +452,11 @@ check_examples() {
 	run -0 grep -qF ":key file:_files'" "$top/completions/zsh/_sess-token"
 }
 
+@test "sess-notify: zsh completion has every option" {
+	check_zsh sess-notify
+	run -0 grep -qF ":kind:(webhook ntfy email webpush stdout)'" "$top/completions/zsh/_sess-notify"
+}
+
 @test "sessd: zsh completion has every option" {
 	check_zsh sessd
 	run -0 grep -qF ":mode:(full normal)'" "$top/completions/zsh/_sessd"
@@ -439,13 +468,13 @@ check_examples() {
 		run -0 mandoc -Tlint -W warning "$top/man/$page"
 		[ -z "$output" ]
 	done
-	for p in sess-pub sess-sub sess-replay sess-presence sess-token; do
+	for p in sess-pub sess-sub sess-replay sess-presence sess-notify sess-token; do
 		run -0 grep -qx "\.It Xr $p 1" "$top/man/sess.7"
 	done
 	run -0 grep -qx '\.It Xr sessd 8' "$top/man/sess.7"
 	run -0 grep -qx '\.Sh EXIT STATUS' "$top/man/sess.7"
-	for page in sess.7 sess-pub.1 sess-sub.1 sess-replay.1 sess-presence.1 sess-token.1 \
-	    sessd.8; do
+	for page in sess.7 sess-pub.1 sess-sub.1 sess-replay.1 sess-presence.1 \
+	    sess-notify.1 sess-token.1 sessd.8; do
 		run -0 section "$page" 'EXIT STATUS'
 		[[ $output == *111* ]]
 	done
@@ -465,6 +494,12 @@ check_examples() {
 
 @test "sess-token.1 examples run" {
 	check_examples sess-token.1
+}
+
+@test "sess-notify.1 examples run" {
+	check_examples sess-notify.1
+	run -0 grep -c '"channel":"stdout"' notified.jsonl
+	[ "$output" = 1 ]
 }
 
 @test "sessd.8 examples run" {

@@ -31,6 +31,7 @@ examples() {
 	[[ $output == *"nobody watching"* ]]
 	[[ $output == *"alice is here"* ]]
 	[[ $output == *'"member":"alice","offset":"0000000000000004","unread":1}'* ]]
+	[[ $output == *'{"type":"notify.sent","offset":"0000000000000001","member":"bob","channel":"stdout","attempts":1}'* ]]
 	run -0 grep -c '"n":' seen.jsonl
 	[ "$output" = 3 ]
 }

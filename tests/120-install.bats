@@ -10,7 +10,7 @@ setup() {
 	run -0 make -C "$top" -s install DESTDIR="$BATS_TEST_TMPDIR/root" \
 	    PREFIX=/opt/sess BUILD="${BUILD:-build}"
 	r=$BATS_TEST_TMPDIR/root/opt/sess
-	for p in sess-pub sess-sub sess-replay sess-token; do
+	for p in sess-pub sess-sub sess-replay sess-presence sess-notify sess-token; do
 		[ -x "$r/bin/$p" ]
 		[ -f "$r/share/man/man1/$p.1" ]
 		[ -f "$r/share/bash-completion/completions/$p" ]

@@ -1047,6 +1047,8 @@ dispatch(struct conn *c)
 	if (strcmp(path, "/v1/ws") == 0)
 		return ws_upgrade(c, qs);
 	if (strncmp(path, PREFIX, PREFIX_LEN) != 0) {
+		if (strncmp(path, "/v1/push/", 9) == 0)
+			return push_route(c, path, qs);
 		if (ext_route(c, path, qs) == 0)
 			return 0;
 		if (qs != NULL)

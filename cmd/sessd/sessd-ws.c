@@ -1092,6 +1092,20 @@ utf8_ok(const char *p, size_t n)
 }
 
 /*
+ * After a 1009: lets the rest of the refused frame in (within bounds)
+ * before closing.  Closing with unread input resets the connection, and
+ * the client may then never read the close frame.
+ */
+static void
+drain(struct conn *c, uint64_t frame)
+{
+	if (frame > c->in.len && frame - c->in.len <= 4 * (uint64_t)WS_MSG_MAX) {
+		c->discard = (int64_t)(frame - c->in.len);
+		conn_timer(c, sd->req_ms, conn_close);
+	}
+}
+
+/*
  * Takes whole frames from c->in.  Returns 0, or -1 once the connection
  * is closing.
  */
@@ -1111,8 +1125,11 @@ frames(struct wsconn *ws)
 			return 0;
 		if (rc < 0 || (f.op == OP_CONT &&
 		    ws->msg.len + f.len > WS_MSG_MAX)) {
-			ws_close(ws, rc < 0 ? f.close : 1009, rc < 0 ? e.msg :
+			code = rc < 0 ? f.close : 1009;
+			ws_close(ws, code, rc < 0 ? e.msg :
 			    "message over the limit of 1 MiB");
+			if (code == 1009)
+				drain(c, f.head + f.len);
 			return -1;
 		}
 		if (c->in.len < f.head + f.len)

@@ -216,6 +216,9 @@ extern const size_t www_nfiles;
  */
 int www_route(struct conn *c, const char *path);
 
+/* sessd-push.c: GET /v1/push/vapid, POST /v1/push/subscriptions. */
+int push_route(struct conn *c, const char *path, const char *query);
+
 /* sessd-sub.c: the reserved subscription APIs under /v1/stream/__ds/. */
 int sub_route(struct conn *c, const char *rest, size_t len);
 /* A stream changed (created or appended to): subscriptions look. */

@@ -1,0 +1,546 @@
+/* sess-notify: deliver notifications to members who are away, once, with retries. */
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "tool.h"
+
+#define FLUSH_AT 256
+#define DRY_MAX 100000
+#define FOLLOW_MS 1000
+#define RECLAIM_US (60 * 1000000LL)
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: sess-notify [-fnov] [-b MS] [-c COUNT] [-d FILE] "
+	    "[-g SECS] [-m TRIES]\n"
+	    "                   [-t SECS]\n"
+	    "       sess-notify [-d FILE] -r MEMBER KIND TARGET\n"
+	    "       sess-notify [-d FILE] -x MEMBER KIND TARGET\n"
+	    "       sess-notify [-d FILE] -k\n");
+	exit(f == stdout ? 0 : EXIT_USAGE);
+}
+
+static const struct option longopts[] = {
+	{ "backoff", required_argument, NULL, 'b' },
+	{ "concurrency", required_argument, NULL, 'c' },
+	{ "db", required_argument, NULL, 'd' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "grace", required_argument, NULL, 'g' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "keys", no_argument, NULL, 'k' },
+	{ "max-tries", required_argument, NULL, 'm' },
+	{ "register", required_argument, NULL, 'r' },
+	{ "remove", required_argument, NULL, 'x' },
+	{ "stdout", no_argument, NULL, 'o' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+	stopping = 1;
+}
+
+struct counts {
+	long sent, skipped, failed, retrying, waiting;
+};
+
+struct run {
+	struct sess_store *st;
+	struct sess_notify *n;
+	struct sess_send_cfg sc;
+	CURLM *multi;
+	struct sess_watch *watch;
+	struct sess_note *done;
+	size_t ndone, inflight, conc;
+	int verbose, dry, follow;
+	struct counts c;
+};
+
+/* Decisions from the outbox: skips, waits and failures found there. */
+static void
+on_report(const char *json, void *arg)
+{
+	struct run *r = arg;
+	json_t *v;
+	const char *a;
+
+	if (r->dry) {
+		tool_write(json, strlen(json));
+		tool_write("\n", 1);
+		tool_flush();
+	}
+	if ((v = json_loads(json, 0, NULL)) == NULL)
+		return;
+	a = json_string_value(json_object_get(v, "action"));
+	if (a != NULL && strcmp(a, "skip") == 0)
+		r->c.skipped++;
+	else if (a != NULL && strcmp(a, "wait") == 0)
+		r->c.waiting++;
+	else if (a != NULL && strcmp(a, "fail") == 0)
+		r->c.failed++;
+	if (r->verbose && !r->dry && a != NULL && strcmp(a, "send") != 0)
+		fprintf(stderr, "sess-notify: %s %s %s %s %s: %s\n", a,
+		    json_string_value(json_object_get(v, "stream")),
+		    json_string_value(json_object_get(v, "offset")),
+		    json_is_string(json_object_get(v, "member")) ?
+		    json_string_value(json_object_get(v, "member")) : "-",
+		    json_is_string(json_object_get(v, "channel")) ?
+		    json_string_value(json_object_get(v, "channel")) : "-",
+		    json_string_value(json_object_get(v, "reason")));
+	json_decref(v);
+}
+
+static void
+flush(struct run *r)
+{
+	struct sess_err e;
+	size_t i;
+
+	if (r->ndone == 0)
+		return;
+	if (sess_notify_finish(r->n, r->done, r->ndone, &e) != 0)
+		tool_die(&e);
+	for (i = 0; i < r->ndone; i++) {
+		struct sess_note *no = &r->done[i];
+		const char *what = "sent";
+
+		if (no->lost)
+			what = "lost its lease";
+		else if (no->result == SESS_NOTE_SENT)
+			r->c.sent++;
+		else if (no->next_try > 0) {
+			what = "will retry";
+			r->c.retrying++;
+		} else {
+			what = "failed";
+			r->c.failed++;
+		}
+		if (r->verbose)
+			fprintf(stderr, "sess-notify: %s %s %016lld %s %s "
+			    "attempt %d: %s%s%s\n", no->kind, no->stream,
+			    (long long)no->seq, no->member, no->target,
+			    no->attempts, what, no->error[0] ? ": " : "",
+			    no->error);
+		sess_note_free(no);
+	}
+	r->ndone = 0;
+}
+
+static void
+finished(struct run *r, struct sess_note *no)
+{
+	r->done[r->ndone++] = *no;
+	memset(no, 0, sizeof(*no));
+	if (r->ndone >= FLUSH_AT)
+		flush(r);
+}
+
+/* The stdout channel: the line is written and flushed, then it is sent. */
+static void
+to_stdout(struct run *r, struct sess_note *no)
+{
+	char *line = sess_send_line(no, r->sc.link_base);
+
+	if (line == NULL || tool_write(line, strlen(line)) != 0 ||
+	    tool_write("\n", 1) != 0 || tool_flush() != 0) {
+		no->result = SESS_NOTE_RETRY;
+		snprintf(no->error, sizeof(no->error), "stdout: cannot write");
+		stopping = 1;
+	} else
+		no->result = SESS_NOTE_SENT;
+	free(line);
+	finished(r, no);
+}
+
+/* A request in flight with the row it delivers. */
+struct job {
+	struct sess_send *s;
+	struct sess_note no;
+};
+
+static void
+start(struct run *r, struct sess_note *no)
+{
+	struct sess_err e;
+	struct job *j;
+
+	if (strcmp(no->kind, "stdout") == 0) {
+		to_stdout(r, no);
+		return;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		err(EXIT_TEMP, "out of memory");
+	if ((j->s = sess_send_new(no, &r->sc, &e)) == NULL) {
+		/* A row that can never be sent fails with the reason. */
+		no->result = e.code == SESS_EINVAL ? SESS_NOTE_FAIL :
+		    SESS_NOTE_RETRY;
+		snprintf(no->error, sizeof(no->error), "%.250s", e.msg);
+		finished(r, no);
+		free(j);
+		return;
+	}
+	j->no = *no;
+	memset(no, 0, sizeof(*no));
+	curl_easy_setopt(sess_send_handle(j->s), CURLOPT_PRIVATE, j);
+	if (curl_multi_add_handle(r->multi, sess_send_handle(j->s)) !=
+	    CURLM_OK)
+		errx(EXIT_TEMP, "cannot start a transfer");
+	r->inflight++;
+}
+
+static void
+reap(struct run *r)
+{
+	struct job *j;
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(r->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+		curl_multi_remove_handle(r->multi, m->easy_handle);
+		sess_send_result(j->s, m->data.result, &j->no);
+		sess_send_free(j->s);
+		r->inflight--;
+		finished(r, &j->no);
+		free(j);
+	}
+}
+
+/* Claims what the free slots can take and starts it; 0 if none was due. */
+static size_t
+claim(struct run *r)
+{
+	struct sess_note *notes;
+	struct sess_err e;
+	size_t want = r->dry ? DRY_MAX : r->conc - r->inflight, n, i;
+
+	if ((notes = calloc(want, sizeof(*notes))) == NULL)
+		err(EXIT_TEMP, "out of memory");
+	if (sess_notify_claim(r->n, want, notes, &n, &e) != 0)
+		tool_die(&e);
+	for (i = 0; i < n; i++) {
+		if (r->dry)
+			sess_note_free(&notes[i]);
+		else
+			start(r, &notes[i]);
+	}
+	free(notes);
+	return n;
+}
+
+static char *
+make_secret(void)
+{
+	return sess_random_hex(32);
+}
+
+static char *
+key(struct sess_store *st, const char *name, char *(*make)(void))
+{
+	struct sess_err e;
+	char *v;
+
+	if (sess_notify_key(st, 1, name, make, &v, &e) != 0)
+		tool_die(&e);
+	return v;
+}
+
+static int
+keys(struct sess_store *st)
+{
+	char *secret = key(st, "webhook-secret", make_secret);
+	char *vapid = key(st, "vapid", sess_push_vapid_new);
+	char *pub = sess_push_vapid_public(vapid);
+	json_t *v;
+	char *line;
+
+	if (pub == NULL)
+		errx(EXIT_TEMP, "cannot read the VAPID key");
+	v = json_pack("{s:s, s:s}", "webhook_secret", secret,
+	    "vapid_public_key", pub);
+	line = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	if (line == NULL)
+		err(EXIT_TEMP, "out of memory");
+	tool_write(line, strlen(line));
+	tool_write("\n", 1);
+	free(line);
+	json_decref(v);
+	free(secret);
+	free(vapid);
+	free(pub);
+	sess_store_close(st);
+	return tool_finish(0);
+}
+
+static int
+channel(struct sess_store *st, int add, const char *member, int argc,
+    char **argv)
+{
+	struct sess_err e;
+	int rc;
+
+	if (argc != 2)
+		usage(stderr);
+	if (add)
+		rc = sess_notify_channel_add(st, 1, member, argv[0], argv[1],
+		    &e);
+	else
+		rc = sess_notify_channel_del(st, 1, 0, member, argv[0], argv[1],
+		    &e);
+	sess_store_close(st);
+	if (rc < 0)
+		tool_die(&e);
+	return tool_finish(0);
+}
+
+/* v, if it is set and not empty, else def. */
+static const char *
+env(const char *v, const char *def)
+{
+	return v != NULL && *v != '\0' ? v : def;
+}
+
+static long long
+num(const char *opt, const char *s, long long min, long long max)
+{
+	long long v = tool_num(s, max);
+
+	if (v < min)
+		errx(EXIT_USAGE, "-%s: '%s' is not a number from %lld to %lld",
+		    opt, s, min, max);
+	return v;
+}
+
+/* Waits for a transfer, a change in the store, or the next due row. */
+static void
+wait_some(struct run *r, int idle)
+{
+	struct curl_waitfd wfd[1];
+	struct sess_err e;
+	int64_t when, now;
+	int ms = 100, nfd = 0;
+
+	if (idle) {
+		if (sess_notify_next(r->n, &when, &e) != 0)
+			tool_die(&e);
+		now = sess_now();
+		ms = FOLLOW_MS;
+		if (when > 0 && when - now < (int64_t)ms * 1000)
+			ms = when <= now ? 0 : (int)((when - now + 999) / 1000);
+	}
+	if (r->watch != NULL && sess_watch_fd(r->watch) >= 0) {
+		wfd[0].fd = sess_watch_fd(r->watch);
+		wfd[0].events = CURL_WAIT_POLLIN;
+		wfd[0].revents = 0;
+		nfd = 1;
+	}
+	curl_multi_poll(r->multi, wfd, (unsigned)nfd, ms, NULL);
+	if (nfd && wfd[0].revents)
+		sess_watch_drain(r->watch);
+	/*
+	 * New events may have come: every commit touches the wake file,
+	 * and an idle follower looks once a second in any case.
+	 */
+	if (idle || (nfd && wfd[0].revents))
+		sess_notify_rescan(r->n);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sess_notify_cfg cfg = { .grace = 30 * 1000000LL };
+	const char *db = NULL, *member = NULL;
+	struct run r = { .conc = 256 };
+	struct sess_err e;
+	int c, op = 0, oflag = 0, drained, running, closed;
+	long long timeout = 30;
+	char *secret = NULL, *vapid = NULL, from[300], host[256];
+	int64_t last_reclaim;
+	struct sigaction sa;
+
+	closed = tool_init() != 0;
+	while ((c = getopt_long(argc, argv, "b:c:d:fg:hkm:nor:t:vx:", longopts,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			cfg.backoff = num("b", optarg, 1, 3600000) * 1000;
+			break;
+		case 'c':
+			r.conc = (size_t)num("c", optarg, 1, 4096);
+			break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'f':
+			r.follow = 1;
+			break;
+		case 'g':
+			cfg.grace = num("g", optarg, 0, 86400) * 1000000;
+			break;
+		case 'h':
+			usage(stdout);
+			break;
+		case 'k':
+		case 'r':
+		case 'x':
+			if (op != 0 && op != c)
+				usage(stderr);
+			op = c;
+			member = optarg;
+			break;
+		case 'm':
+			cfg.max_tries = (int)num("m", optarg, 1, 1000);
+			break;
+		case 'n':
+			r.dry = 1;
+			break;
+		case 'o':
+			oflag = 1;
+			break;
+		case 't':
+			timeout = num("t", optarg, 1, 3600);
+			break;
+		case 'v':
+			r.verbose = 1;
+			break;
+		default:
+			usage(stderr);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (op == 'k' && argc != 0)
+		usage(stderr);
+	if (op == 0 && argc != 0)
+		usage(stderr);
+	if (r.dry && (r.follow || oflag))
+		errx(EXIT_USAGE, "-n is a single pass that sends nothing: not "
+		    "with -f or -o");
+	/* Only what prints needs a standard output. */
+	if (closed && (oflag || r.dry || op == 'k'))
+		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
+	r.st = tool_open(tool_db(db), tool_sync(NULL));
+	if (op == 'k')
+		return keys(r.st);
+	if (op == 'r' || op == 'x')
+		return channel(r.st, op == 'r', member, argc, argv);
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		errx(EXIT_TEMP, "cannot initialise libcurl");
+	/* A dry run sends nothing and must not make keys either. */
+	if (!r.dry) {
+		secret = key(r.st, "webhook-secret", make_secret);
+		vapid = key(r.st, "vapid", sess_push_vapid_new);
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(from, sizeof(from), "sess@%s", host);
+	r.sc.secret = secret;
+	r.sc.vapid = vapid;
+	r.sc.vapid_subject = env(getenv("SESS_VAPID_SUBJECT"),
+	    "mailto:sess@localhost");
+	r.sc.push_ttl = 86400;
+	r.sc.smtp_url = env(getenv("SESS_SMTP_URL"), NULL);
+	r.sc.smtp_from = env(getenv("SESS_SMTP_FROM"), from);
+	r.sc.smtp_starttls = strcmp(env(getenv("SESS_SMTP_STARTTLS"), "0"),
+	    "0") != 0;
+	r.sc.link_base = env(getenv("SESS_LINK_URL"), NULL);
+	r.sc.cainfo = env(getenv("SESS_CA_FILE"), NULL);
+	r.sc.timeout_ms = (long)timeout * 1000;
+	if (strchr(r.sc.smtp_from, '\r') || strchr(r.sc.smtp_from, '\n'))
+		errx(EXIT_USAGE, "SESS_SMTP_FROM: CR or LF in an address");
+
+	/* A lease outlives the longest send, so no one else takes it. */
+	cfg.lease = (2 * timeout + 60) * 1000000;
+	cfg.stdout_kind = oflag || r.dry;
+	cfg.dry = r.dry;
+	cfg.report = on_report;
+	cfg.arg = &r;
+	if ((r.n = sess_notify_open(r.st, &cfg, &e)) == NULL)
+		tool_die(&e);
+	if ((r.done = calloc(r.conc + FLUSH_AT, sizeof(*r.done))) == NULL ||
+	    (r.multi = curl_multi_init()) == NULL)
+		err(EXIT_TEMP, "out of memory");
+	curl_multi_setopt(r.multi, CURLMOPT_MAXCONNECTS, (long)r.conc);
+	if (r.follow && (r.watch = sess_watch_open(r.st, &e)) == NULL)
+		tool_die(&e);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	if (!r.dry && sess_notify_reclaim(r.n, &e) < 0)
+		tool_die(&e);
+	last_reclaim = sess_now();
+	drained = 0;
+	for (;;) {
+		/*
+		 * Refill once an eighth of the slots is free: claims come in
+		 * batches (one transaction each), yet the slots stay busy.
+		 */
+		if (!stopping && !drained &&
+		    r.inflight <= r.conc - (r.conc + 7) / 8) {
+			if (claim(&r) == 0)
+				drained = 1;
+			if (r.dry)
+				break;
+		}
+		curl_multi_perform(r.multi, &running);
+		reap(&r);
+		/*
+		 * What the providers accepted is recorded at once, in one
+		 * transaction per round: a kill between a provider's answer
+		 * and this commit is the only way a send can be repeated,
+		 * and the window stays that short.
+		 */
+		if (r.ndone > 0) {
+			flush(&r);
+			drained = 0;
+		}
+		if (r.inflight == 0 && r.ndone == 0 && (drained || stopping)) {
+			if (!r.follow || stopping)
+				break;
+			wait_some(&r, 1);
+			drained = 0;
+			if (sess_now() - last_reclaim > RECLAIM_US) {
+				if (sess_notify_reclaim(r.n, &e) < 0)
+					tool_die(&e);
+				last_reclaim = sess_now();
+			}
+			continue;
+		}
+		if (r.inflight > 0)
+			wait_some(&r, 0);
+	}
+	flush(&r);
+	fprintf(stderr, "sess-notify: %ld sent, %ld skipped, %ld failed, "
+	    "%ld retrying, %ld waiting%s\n", r.c.sent, r.c.skipped, r.c.failed,
+	    r.c.retrying, r.c.waiting, r.dry ? " (dry run: nothing changed)" :
+	    "");
+	sess_watch_close(r.watch);
+	curl_multi_cleanup(r.multi);
+	sess_notify_close(r.n);
+	sess_store_close(r.st);
+	free(r.done);
+	free(secret);
+	free(vapid);
+	curl_global_cleanup();
+	return tool_finish(0);
+}
