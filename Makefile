@@ -42,7 +42,7 @@ MAN = $(wildcard man/*.[0-9])
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = gcc make pkg-config libsqlite3-dev libjansson-dev \
 	libwebsockets-dev libcurl4-openssl-dev libssl-dev sqlite3 bats mandoc strace curl \
-	python3 zsh nodejs openssl jq
+	python3 zsh nodejs openssl jq chromium
 
 all: $(PROGS:%=$(BUILD)/bin/%) $(UNITS) $(FUZZERS) $(BENCH)
 
@@ -73,13 +73,19 @@ $(BUILD)/bin/%: cmd/%.c cmd/common/tool.h $(BUILD)/cmd/tool.o $(BUILD)/libsess.a
 
 # sessd is its main in cmd/sessd.c and one file per part in cmd/sessd/; it
 # links libwebsockets and pthreads.
+# The demo page and sess.js (cmd/sessd/www) are compiled in as byte arrays.
 SESSD_SRC = cmd/sessd.c $(wildcard cmd/sessd/*.c)
-$(BUILD)/bin/sessd: $(SESSD_SRC) cmd/sessd/sessd.h cmd/common/tool.h $(BUILD)/cmd/tool.o \
-  $(BUILD)/libsess.a | $(BUILD)/bin
+WWW_FILES = $(wildcard cmd/sessd/www/*.html cmd/sessd/www/*.css \
+	cmd/sessd/www/*.js cmd/sessd/www/*.d.ts)
+$(BUILD)/bin/sessd: $(SESSD_SRC) $(BUILD)/cmd/www.c cmd/sessd/sessd.h cmd/common/tool.h \
+  $(BUILD)/cmd/tool.o $(BUILD)/libsess.a | $(BUILD)/bin
 	$(CC) $(ALL_CFLAGS) -Icmd/common -Icmd/sessd $(shell pkg-config --cflags libwebsockets) \
-	  $(ALL_LDFLAGS) -o $@ $(SESSD_SRC) $(BUILD)/cmd/tool.o \
+	  $(ALL_LDFLAGS) -o $@ $(SESSD_SRC) $(BUILD)/cmd/www.c $(BUILD)/cmd/tool.o \
 	  $(BUILD)/libsess.a $(LIBS) $(shell pkg-config --libs libwebsockets \
 	  libcrypto) -lpthread
+
+$(BUILD)/cmd/www.c: $(WWW_FILES) cmd/sessd/gen-www.sh | $(BUILD)/cmd
+	sh cmd/sessd/gen-www.sh $(WWW_FILES) >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/cmd/tool.o: cmd/common/tool.c cmd/common/tool.h lib/sess.h | $(BUILD)/cmd
 	$(CC) $(ALL_CFLAGS) -Icmd/common -c -o $@ $<

@@ -1090,5 +1090,8 @@ dispatch(struct conn *c)
 void
 route(struct conn *c)
 {
+	/* The demo page and sess.js are public, before any other check. */
+	if (www_route(c, c->req.target))
+		return;
 	(void)dispatch(c);
 }

@@ -886,6 +886,9 @@ op_presence(struct wsconn *ws, const char *op, json_t *id, json_t *req)
 		send_error(ws, op, id, name, "OUT_OF_MEMORY", "out of memory");
 		return;
 	}
+	/* q outlives the request, and op points into it: keep a literal. */
+	op = strcmp(op, "enter") == 0 ? "enter" : strcmp(op, "update") == 0 ?
+	    "update" : "leave";
 	if ((q = wsreq_new(ws, op, id, name)) == NULL ||
 	    presence_set(name, ws->member, ws->id, op, text, presence_done,
 	    q) != 0) {

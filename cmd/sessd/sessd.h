@@ -199,6 +199,23 @@ int ext_lines(struct sess_buf *out, const char *sj, const char *type,
     const struct sess_event *evs, size_t n);
 int ext_append(struct conn *c, const char *name);
 
+/* sessd-www.c: the demo page and sess.js, compiled in ($(BUILD)/cmd/www.c). */
+#define WWW_FILES_MAX 16
+struct www_file {
+	const char *path;             /* "/", "/sess.js", ... */
+	const char *type;             /* Content-Type */
+	const unsigned char *data;
+	size_t len;
+};
+extern const struct www_file www_files[];
+extern const size_t www_nfiles;
+/*
+ * Answers GET and HEAD (and 405 for other methods but OPTIONS) on the
+ * paths of www_files; path is the request target, its query ignored.
+ * Returns 1 if it answered, else 0.
+ */
+int www_route(struct conn *c, const char *path);
+
 /* sessd-push.c: GET /v1/push/vapid, POST /v1/push/subscriptions. */
 int push_route(struct conn *c, const char *path, const char *query);
 
