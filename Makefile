@@ -128,6 +128,7 @@ run: deps
 	$(MAKE) all
 	@u=http://$(SESSD_LISTEN); b=$(CURDIR)/$(BUILD)/bin; \
 	echo "sessd: serving $${SESS_DB:-$(CURDIR)/sess.db} at $$u"; \
+	echo "demo:    open $$u/#demo/run-1 in a browser (a phone too)"; \
 	echo "publish: $$b/sess-pub -u $$u demo/run-1 '{\"hello\":\"world\"}'"; \
 	echo "tail:    $$b/sess-sub -u $$u -f demo/run-1"; \
 	echo "curl:    curl -N '$$u/v1/stream/demo/run-1?offset=-1&live=sse'"; \
