@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -68,6 +69,9 @@ struct run {
 	size_t ndone, inflight, conc;
 	int verbose, dry, follow;
 	struct counts c;
+	char *conf;               /* the channel file, FILE.notify */
+	struct stat conf_st;      /* as it was when last read */
+	int conf_seen;
 };
 
 /* Decisions from the outbox: skips, waits and failures found there. */
@@ -327,6 +331,47 @@ num(const char *opt, const char *s, long long min, long long max)
 	return v;
 }
 
+/*
+ * Reads the channel file and makes the store's channels from it agree,
+ * or only checks it in a dry run.  A malformed file ends a pass with
+ * its error; a follower says so and keeps the channels it had.
+ */
+static void
+config(struct run *r, int fatal)
+{
+	struct sess_err e;
+	int rc;
+
+	r->conf_seen = stat(r->conf, &r->conf_st) == 0;
+	if ((rc = sess_notify_config_sync(r->st, r->conf, r->dry, &e)) < 0) {
+		if (fatal || e.code != SESS_EINVAL)
+			tool_die(&e);
+		warnx("%s (the channels stay as they were)", e.msg);
+		return;
+	}
+	if (rc > 0) {
+		if (r->verbose)
+			fprintf(stderr, "sess-notify: %s: %d channel%s added "
+			    "or removed\n", r->conf, rc, rc == 1 ? "" : "s");
+		sess_notify_rescan(r->n);
+	}
+}
+
+/* Whether the channel file changed since it was last read. */
+static int
+config_changed(struct run *r)
+{
+	struct stat sb;
+	int seen = stat(r->conf, &sb) == 0;
+
+	if (seen != r->conf_seen)
+		return 1;
+	return seen && (sb.st_ino != r->conf_st.st_ino ||
+	    sb.st_size != r->conf_st.st_size ||
+	    sb.st_mtim.tv_sec != r->conf_st.st_mtim.tv_sec ||
+	    sb.st_mtim.tv_nsec != r->conf_st.st_mtim.tv_nsec);
+}
+
 /* Waits for a transfer, a change in the store, or the next due row. */
 static void
 wait_some(struct run *r, int idle)
@@ -359,6 +404,8 @@ wait_some(struct run *r, int idle)
 	 */
 	if (idle || (nfd && wfd[0].revents))
 		sess_notify_rescan(r->n);
+	if (idle && config_changed(r))
+		config(r, 0);
 }
 
 int
@@ -475,6 +522,9 @@ main(int argc, char **argv)
 	cfg.arg = &r;
 	if ((r.n = sess_notify_open(r.st, &cfg, &e)) == NULL)
 		tool_die(&e);
+	if (asprintf(&r.conf, "%s.notify", sess_store_path(r.st)) < 0)
+		err(EXIT_TEMP, "out of memory");
+	config(&r, 1);
 	if ((r.done = calloc(r.conc + FLUSH_AT, sizeof(*r.done))) == NULL ||
 	    (r.multi = curl_multi_init()) == NULL)
 		err(EXIT_TEMP, "out of memory");
@@ -539,6 +589,7 @@ main(int argc, char **argv)
 	sess_notify_close(r.n);
 	sess_store_close(r.st);
 	free(r.done);
+	free(r.conf);
 	free(secret);
 	free(vapid);
 	curl_global_cleanup();
