@@ -782,6 +782,7 @@ struct sess_notify_cfg {
 	int64_t lease;       /* how long a claim holds, us; 0: 2 minutes */
 	int stdout_kind;     /* also claim rows of the stdout channel */
 	int dry;             /* roll back every change, report only */
+	const char *holder;  /* the lease holder's name; NULL: this process */
 	/* Called with one JSON line per decision (skip, wait, send, fail). */
 	void (*report)(const char *json, void *arg);
 	void *arg;
@@ -837,6 +838,15 @@ int sess_notify_finish(struct sess_notify *n, struct sess_note *notes,
 int sess_notify_next(struct sess_notify *n, int64_t *when,
     struct sess_err *e);
 void sess_note_free(struct sess_note *no);
+/* This process's holder name, host:pid:start, into out. */
+void sess_notify_self(char *out, size_t size);
+/*
+ * A note as JSON (new reference) with its result once it has one, and
+ * back (the strings new, as sess_notify_claim() gives them).
+ */
+json_t *sess_note_to_json(const struct sess_note *no);
+int sess_note_from_json(json_t *v, struct sess_note *no,
+    struct sess_err *e);
 /*
  * Checks a channel target for kind (webhook, ntfy, email, webpush,
  * stdout) and gives its canonical form (new) in *canon.

@@ -4,6 +4,7 @@
 # go through the stdout channel (-o), so no receiver is needed here.
 
 load common
+load sessd
 
 setup() {
 	common_setup
@@ -14,6 +15,7 @@ setup() {
 }
 
 teardown() {
+	sessd_stop
 	if [ -n "$FPID" ]; then
 		kill -TERM "$FPID" 2>/dev/null || :
 		timeout 10 tail --pid="$FPID" -f /dev/null || kill -9 "$FPID" 2>/dev/null || :
@@ -188,4 +190,35 @@ dave|stdout|-|0" ]
 	FPID=
 	[ "$st" = 0 ]
 	[ "$(tail -1 follow.err)" = "sess-notify: 2 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+}
+
+@test "channel file: through sessd (-u), sessd reads the one beside its store" {
+	sessd_start
+	printf 'bob stdout -\n' >"$CONF"
+	notify chat/1 bob
+	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -o
+	[[ $output == *'"member":"bob","channel":"stdout"'* ]]
+	[ "$(channels)" = "bob|stdout|-|1" ]
+	printf 'bob stdout -\ncarol pager 1\n' >"$CONF"
+	run --separate-stderr -2 sess-notify -u "$SESSD_URL" -o
+	[ "$stderr" = "sess-notify: $SESSD_URL: claim: HTTP 400: $CONF:2: 'pager': unknown channel kind (webhook, ntfy, email, webpush or stdout)" ]
+	[ "$(channels)" = "bob|stdout|-|1" ]
+}
+
+@test "follow through sessd: -u -f sends what becomes due and stops on SIGTERM" {
+	sessd_start
+	run -0 sess-notify -u "$SESSD_URL" -r bob stdout -
+	sess-notify -u "$SESSD_URL" -f -o >out.jsonl 2>follow.err &
+	FPID=$!
+	notify chat/1 bob
+	wait_for 10 has_lines 1 out.jsonl
+	notify chat/1 bob
+	wait_for 10 has_lines 2 out.jsonl
+	kill -TERM "$FPID"
+	local st=0
+	wait "$FPID" || st=$?
+	FPID=
+	[ "$st" = 0 ]
+	[ "$(tail -1 follow.err)" = "sess-notify: 2 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	[ "$(q "SELECT count(*) FROM notify_outbox WHERE state = 'sent'")" = 2 ]
 }
