@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,16 +16,18 @@
 #define DRY_MAX 100000
 #define FOLLOW_MS 1000
 #define RECLAIM_US (60 * 1000000LL)
+#define REMOTE_MAX 4096           /* rows a remote claim asks for at most */
+#define REMOTE_MS 60000L
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sess-notify [-fnov] [-b MS] [-c COUNT] [-d FILE] "
-	    "[-g SECS] [-m TRIES]\n"
-	    "                   [-t SECS]\n"
-	    "       sess-notify [-d FILE] -r MEMBER KIND TARGET\n"
-	    "       sess-notify [-d FILE] -x MEMBER KIND TARGET\n"
-	    "       sess-notify [-d FILE] -k\n");
+	fprintf(f, "usage: sess-notify [-fnov] [-b MS] [-c COUNT] "
+	    "[-d FILE | -u URL] [-g SECS]\n"
+	    "                   [-m TRIES] [-t SECS]\n"
+	    "       sess-notify [-d FILE | -u URL] -r MEMBER KIND TARGET\n"
+	    "       sess-notify [-d FILE | -u URL] -x MEMBER KIND TARGET\n"
+	    "       sess-notify [-d FILE | -u URL] -k\n");
 	exit(f == stdout ? 0 : EXIT_USAGE);
 }
 
@@ -42,6 +45,7 @@ static const struct option longopts[] = {
 	{ "remove", required_argument, NULL, 'x' },
 	{ "stdout", no_argument, NULL, 'o' },
 	{ "timeout", required_argument, NULL, 't' },
+	{ "url", required_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -60,6 +64,12 @@ struct counts {
 
 struct run {
 	struct sess_store *st;
+	struct sess_remote *rm;   /* remote mode (-u): the sessd */
+	const char *url;
+	struct sess_notify_cfg cfg;
+	char holder[128];
+	int reclaim;              /* remote: ask the next claim to reclaim */
+	int64_t next;             /* remote: when a row is due next, or 0 */
 	struct sess_notify *n;
 	struct sess_send_cfg sc;
 	CURLM *multi;
@@ -68,6 +78,9 @@ struct run {
 	size_t ndone, inflight, conc;
 	int verbose, dry, follow;
 	struct counts c;
+	char *conf;               /* the channel file, FILE.notify */
+	struct stat conf_st;      /* as it was when last read */
+	int conf_seen;
 };
 
 /* Decisions from the outbox: skips, waits and failures found there. */
@@ -104,6 +117,106 @@ on_report(const char *json, void *arg)
 	json_decref(v);
 }
 
+/* A JSON request to the sessd's /v1/notify/WHAT; the answer (new). */
+static json_t *
+call(struct run *r, const char *method, const char *what, json_t *body)
+{
+	struct sess_buf out;
+	struct sess_err e;
+	json_t *v;
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(body);
+	if (body != NULL && text == NULL)
+		errx(EXIT_TEMP, "out of memory");
+	sess_buf_init(&out, 256 << 20);
+	rc = sess_remote_call(r->rm, method, "/v1/notify", what, NULL,
+	    text ? text : "{}", text ? strlen(text) : 2, REMOTE_MS, &out, NULL,
+	    &e);
+	free(text);
+	if (rc != 0) {
+		sess_buf_release(&out);
+		if (e.code == SESS_ENOENT)
+			errx(EXIT_NO, "%s", e.msg);
+		tool_die(&e);
+	}
+	v = json_loadb(out.p ? out.p : "", out.len, 0, NULL);
+	sess_buf_release(&out);
+	if (!json_is_object(v))
+		errx(EXIT_TEMP, "%s: the sessd's answer to %s is not JSON",
+		    r->url, what);
+	return v;
+}
+
+static json_t *
+pass_cfg(struct run *r)
+{
+	json_t *v = json_pack("{s:s, s:I, s:i, s:I, s:I, s:b, s:b}", "holder",
+	    r->holder, "grace", (json_int_t)r->cfg.grace, "max_tries",
+	    r->cfg.max_tries, "backoff", (json_int_t)r->cfg.backoff, "lease",
+	    (json_int_t)r->cfg.lease, "stdout", r->cfg.stdout_kind, "dry",
+	    r->cfg.dry);
+
+	if (v == NULL)
+		errx(EXIT_TEMP, "out of memory");
+	return v;
+}
+
+/* sess_notify_claim() through the sessd. */
+static void
+remote_claim(struct run *r, size_t want, struct sess_note *notes, size_t *n)
+{
+	json_t *req = pass_cfg(r), *v, *x;
+	struct sess_err e;
+	size_t i;
+
+	if (want > REMOTE_MAX)
+		want = REMOTE_MAX;
+	json_object_set_new(req, "max", json_integer((json_int_t)want));
+	json_object_set_new(req, "reclaim", json_boolean(r->reclaim));
+	v = call(r, "POST", "claim", req);
+	r->reclaim = 0;
+	json_array_foreach(json_object_get(v, "reports"), i, x)
+		if (json_is_string(x))
+			on_report(json_string_value(x), r);
+	*n = 0;
+	json_array_foreach(json_object_get(v, "notes"), i, x) {
+		if (*n >= want)
+			break;
+		if (sess_note_from_json(x, &notes[*n], &e) != 0)
+			errx(EXIT_TEMP, "%s: claim: %s", r->url,
+			    e.msg);
+		(*n)++;
+	}
+	r->next = json_integer_value(json_object_get(v, "next"));
+	json_decref(v);
+}
+
+/* sess_notify_finish() through the sessd: lost and next_try come back. */
+static void
+remote_finish(struct run *r)
+{
+	json_t *req = pass_cfg(r), *arr = json_array(), *v, *x;
+	size_t i;
+
+	for (i = 0; i < r->ndone; i++)
+		json_array_append_new(arr, sess_note_to_json(&r->done[i]));
+	json_object_set_new(req, "notes", arr);
+	v = call(r, "POST", "finish", req);
+	json_array_foreach(json_object_get(v, "notes"), i, x) {
+		if (i >= r->ndone)
+			break;
+		r->done[i].lost = json_is_true(json_object_get(x, "lost"));
+		r->done[i].next_try = json_integer_value(json_object_get(x,
+		    "next_try"));
+	}
+	if (i != r->ndone)
+		errx(EXIT_TEMP, "%s: finish: the sessd answered for %zu of "
+		    "%zu", r->url, i, r->ndone);
+	json_decref(v);
+}
+
 static void
 flush(struct run *r)
 {
@@ -112,7 +225,9 @@ flush(struct run *r)
 
 	if (r->ndone == 0)
 		return;
-	if (sess_notify_finish(r->n, r->done, r->ndone, &e) != 0)
+	if (r->rm != NULL)
+		remote_finish(r);
+	else if (sess_notify_finish(r->n, r->done, r->ndone, &e) != 0)
 		tool_die(&e);
 	for (i = 0; i < r->ndone; i++) {
 		struct sess_note *no = &r->done[i];
@@ -230,9 +345,13 @@ claim(struct run *r)
 	struct sess_err e;
 	size_t want = r->dry ? DRY_MAX : r->conc - r->inflight, n, i;
 
+	if (r->rm != NULL && want > REMOTE_MAX)
+		want = REMOTE_MAX;
 	if ((notes = calloc(want, sizeof(*notes))) == NULL)
 		err(EXIT_TEMP, "out of memory");
-	if (sess_notify_claim(r->n, want, notes, &n, &e) != 0)
+	if (r->rm != NULL)
+		remote_claim(r, want, notes, &n);
+	else if (sess_notify_claim(r->n, want, notes, &n, &e) != 0)
 		tool_die(&e);
 	for (i = 0; i < n; i++) {
 		if (r->dry)
@@ -261,16 +380,36 @@ key(struct sess_store *st, const char *name, char *(*make)(void))
 	return v;
 }
 
-static int
-keys(struct sess_store *st)
+/* The webhook secret and the VAPID key pair from the sessd (new). */
+static void
+remote_keys(struct run *r, char **secret, char **vapid)
 {
-	char *secret = key(st, "webhook-secret", make_secret);
-	char *vapid = key(st, "vapid", sess_push_vapid_new);
-	char *pub = sess_push_vapid_public(vapid);
+	json_t *v = call(r, "POST", "keys", NULL);
+	const char *s = json_string_value(json_object_get(v, "webhook_secret"));
+	const char *p = json_string_value(json_object_get(v, "vapid"));
+
+	if (s == NULL || p == NULL)
+		errx(EXIT_TEMP, "%s: keys: the sessd's answer has no keys",
+		    r->url);
+	if ((*secret = strdup(s)) == NULL || (*vapid = strdup(p)) == NULL)
+		err(EXIT_TEMP, "out of memory");
+	json_decref(v);
+}
+
+static int
+keys(struct run *r)
+{
+	char *secret, *vapid, *pub;
 	json_t *v;
 	char *line;
 
-	if (pub == NULL)
+	if (r->rm != NULL)
+		remote_keys(r, &secret, &vapid);
+	else {
+		secret = key(r->st, "webhook-secret", make_secret);
+		vapid = key(r->st, "vapid", sess_push_vapid_new);
+	}
+	if ((pub = sess_push_vapid_public(vapid)) == NULL)
 		errx(EXIT_TEMP, "cannot read the VAPID key");
 	v = json_pack("{s:s, s:s}", "webhook_secret", secret,
 	    "vapid_public_key", pub);
@@ -284,26 +423,37 @@ keys(struct sess_store *st)
 	free(secret);
 	free(vapid);
 	free(pub);
-	sess_store_close(st);
 	return tool_finish(0);
 }
 
 static int
-channel(struct sess_store *st, int add, const char *member, int argc,
-    char **argv)
+channel(struct run *r, int add, const char *member, int argc, char **argv)
 {
+	struct sess_store *st = r->st;
 	struct sess_err e;
+	char *canon;
 	int rc;
 
 	if (argc != 2)
 		usage(stderr);
+	if (r->rm != NULL) {
+		/* Checked here first: the same refusals as in the store. */
+		if (add && (rc = sess_notify_channel_check(argv[0], argv[1],
+		    &canon, &e)) != 0)
+			tool_die(&e);
+		if (add)
+			free(canon);
+		json_decref(call(r, add ? "POST" : "DELETE", "channels",
+		    json_pack("{s:s, s:s, s:s}", "member", member, "kind",
+		    argv[0], "target", argv[1])));
+		return tool_finish(0);
+	}
 	if (add)
 		rc = sess_notify_channel_add(st, 1, member, argv[0], argv[1],
 		    &e);
 	else
 		rc = sess_notify_channel_del(st, 1, 0, member, argv[0], argv[1],
 		    &e);
-	sess_store_close(st);
 	if (rc < 0)
 		tool_die(&e);
 	return tool_finish(0);
@@ -327,6 +477,47 @@ num(const char *opt, const char *s, long long min, long long max)
 	return v;
 }
 
+/*
+ * Reads the channel file and makes the store's channels from it agree,
+ * or only checks it in a dry run.  A malformed file ends a pass with
+ * its error; a follower says so and keeps the channels it had.
+ */
+static void
+config(struct run *r, int fatal)
+{
+	struct sess_err e;
+	int rc;
+
+	r->conf_seen = stat(r->conf, &r->conf_st) == 0;
+	if ((rc = sess_notify_config_sync(r->st, r->conf, r->dry, &e)) < 0) {
+		if (fatal || e.code != SESS_EINVAL)
+			tool_die(&e);
+		warnx("%s (the channels stay as they were)", e.msg);
+		return;
+	}
+	if (rc > 0) {
+		if (r->verbose)
+			fprintf(stderr, "sess-notify: %s: %d channel%s added "
+			    "or removed\n", r->conf, rc, rc == 1 ? "" : "s");
+		sess_notify_rescan(r->n);
+	}
+}
+
+/* Whether the channel file changed since it was last read. */
+static int
+config_changed(struct run *r)
+{
+	struct stat sb;
+	int seen = stat(r->conf, &sb) == 0;
+
+	if (seen != r->conf_seen)
+		return 1;
+	return seen && (sb.st_ino != r->conf_st.st_ino ||
+	    sb.st_size != r->conf_st.st_size ||
+	    sb.st_mtim.tv_sec != r->conf_st.st_mtim.tv_sec ||
+	    sb.st_mtim.tv_nsec != r->conf_st.st_mtim.tv_nsec);
+}
+
 /* Waits for a transfer, a change in the store, or the next due row. */
 static void
 wait_some(struct run *r, int idle)
@@ -337,7 +528,9 @@ wait_some(struct run *r, int idle)
 	int ms = 100, nfd = 0;
 
 	if (idle) {
-		if (sess_notify_next(r->n, &when, &e) != 0)
+		if (r->rm != NULL)
+			when = r->next;
+		else if (sess_notify_next(r->n, &when, &e) != 0)
 			tool_die(&e);
 		now = sess_now();
 		ms = FOLLOW_MS;
@@ -357,15 +550,18 @@ wait_some(struct run *r, int idle)
 	 * New events may have come: every commit touches the wake file,
 	 * and an idle follower looks once a second in any case.
 	 */
-	if (idle || (nfd && wfd[0].revents))
+	if (r->n != NULL && (idle || (nfd && wfd[0].revents)))
 		sess_notify_rescan(r->n);
+	if (idle && r->rm == NULL && config_changed(r))
+		config(r, 0);
 }
 
 int
 main(int argc, char **argv)
 {
 	struct sess_notify_cfg cfg = { .grace = 30 * 1000000LL };
-	const char *db = NULL, *member = NULL;
+	const char *db = NULL, *member = NULL, *url = NULL;
+	struct sess_conn *conn;
 	struct run r = { .conc = 256 };
 	struct sess_err e;
 	int c, op = 0, oflag = 0, drained, running, closed;
@@ -375,7 +571,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 
 	closed = tool_init() != 0;
-	while ((c = getopt_long(argc, argv, "b:c:d:fg:hkm:nor:t:vx:", longopts,
+	while ((c = getopt_long(argc, argv, "b:c:d:fg:hkm:nor:t:u:vx:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'b':
@@ -416,6 +612,9 @@ main(int argc, char **argv)
 		case 't':
 			timeout = num("t", optarg, 1, 3600);
 			break;
+		case 'u':
+			url = optarg;
+			break;
 		case 'v':
 			r.verbose = 1;
 			break;
@@ -435,16 +634,23 @@ main(int argc, char **argv)
 	/* Only what prints needs a standard output. */
 	if (closed && (oflag || r.dry || op == 'k'))
 		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
-	r.st = tool_open(tool_db(db), tool_sync(NULL));
-	if (op == 'k')
-		return keys(r.st);
-	if (op == 'r' || op == 'x')
-		return channel(r.st, op == 'r', member, argc, argv);
+	conn = tool_conn(db, url, tool_sync(NULL));
+	r.st = sess_conn_store(conn);
+	if ((r.rm = sess_conn_remote(conn)) != NULL)
+		r.url = url != NULL ? url : getenv("SESS_URL");
+	if (op == 'k' || op == 'r' || op == 'x') {
+		c = op == 'k' ? keys(&r) : channel(&r, op == 'r', member, argc,
+		    argv);
+		sess_conn_close(conn);
+		return c;
+	}
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		errx(EXIT_TEMP, "cannot initialise libcurl");
 	/* A dry run sends nothing and must not make keys either. */
-	if (!r.dry) {
+	if (!r.dry && r.rm != NULL)
+		remote_keys(&r, &secret, &vapid);
+	else if (!r.dry) {
 		secret = key(r.st, "webhook-secret", make_secret);
 		vapid = key(r.st, "vapid", sess_push_vapid_new);
 	}
@@ -473,20 +679,34 @@ main(int argc, char **argv)
 	cfg.dry = r.dry;
 	cfg.report = on_report;
 	cfg.arg = &r;
-	if ((r.n = sess_notify_open(r.st, &cfg, &e)) == NULL)
-		tool_die(&e);
+	r.cfg = cfg;
+	sess_notify_self(r.holder, sizeof(r.holder));
+	/*
+	 * Remote, the sessd reads the channel file beside its store at each
+	 * claim, and takes leases back when the first claim asks it to.
+	 */
+	if (r.rm != NULL)
+		r.reclaim = !r.dry;
+	else {
+		if ((r.n = sess_notify_open(r.st, &cfg, &e)) == NULL)
+			tool_die(&e);
+		if (asprintf(&r.conf, "%s.notify", sess_store_path(r.st)) < 0)
+			err(EXIT_TEMP, "out of memory");
+		config(&r, 1);
+	}
 	if ((r.done = calloc(r.conc + FLUSH_AT, sizeof(*r.done))) == NULL ||
 	    (r.multi = curl_multi_init()) == NULL)
 		err(EXIT_TEMP, "out of memory");
 	curl_multi_setopt(r.multi, CURLMOPT_MAXCONNECTS, (long)r.conc);
-	if (r.follow && (r.watch = sess_watch_open(r.st, &e)) == NULL)
+	if (r.follow && r.st != NULL &&
+	    (r.watch = sess_watch_open(r.st, &e)) == NULL)
 		tool_die(&e);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
-	if (!r.dry && sess_notify_reclaim(r.n, &e) < 0)
+	if (!r.dry && r.n != NULL && sess_notify_reclaim(r.n, &e) < 0)
 		tool_die(&e);
 	last_reclaim = sess_now();
 	drained = 0;
@@ -520,7 +740,9 @@ main(int argc, char **argv)
 			wait_some(&r, 1);
 			drained = 0;
 			if (sess_now() - last_reclaim > RECLAIM_US) {
-				if (sess_notify_reclaim(r.n, &e) < 0)
+				if (r.rm != NULL)
+					r.reclaim = 1;
+				else if (sess_notify_reclaim(r.n, &e) < 0)
 					tool_die(&e);
 				last_reclaim = sess_now();
 			}
@@ -537,8 +759,9 @@ main(int argc, char **argv)
 	sess_watch_close(r.watch);
 	curl_multi_cleanup(r.multi);
 	sess_notify_close(r.n);
-	sess_store_close(r.st);
+	sess_conn_close(conn);
 	free(r.done);
+	free(r.conf);
 	free(secret);
 	free(vapid);
 	curl_global_cleanup();

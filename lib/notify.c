@@ -79,6 +79,29 @@ struct sess_notify {
 	int rescan;               /* scan for new events at the next claim */
 };
 
+/*
+ * A transaction of its own (a commit touches the wake file), or a
+ * savepoint inside the caller's (sessd's writer runs these in a batch).
+ */
+static int
+tx_begin(struct sess_store *st, int *own, struct sess_err *e)
+{
+	return sess_write_begin(st, own, e);
+}
+
+static int
+tx_commit(struct sess_store *st, int own, struct sess_err *e)
+{
+	return sess_write_end(st, own, 0, e);
+}
+
+/* Undoes everything since tx_begin(). */
+static void
+tx_undo(struct sess_store *st, int own)
+{
+	sess_write_end(st, own, SESS_EIO, NULL);
+}
+
 static sqlite3_stmt *
 q(struct sess_notify *n, int i, struct sess_err *e)
 {
@@ -156,8 +179,12 @@ sess_notify_open(struct sess_store *st, const struct sess_notify_cfg *cfg,
 	 * can tell that a lease's holder died (kill -9) and take its rows
 	 * back at once rather than when the lease runs out.
 	 */
-	snprintf(n->holder, sizeof(n->holder), "%s:%ld:%lld", host,
-	    (long)getpid(), proc_start((long)getpid()));
+	if (cfg->holder != NULL && *cfg->holder != '\0')
+		snprintf(n->holder, sizeof(n->holder), "%s", cfg->holder);
+	else
+		snprintf(n->holder, sizeof(n->holder), "%s:%ld:%lld", host,
+		    (long)getpid(), proc_start((long)getpid()));
+	n->cfg.holder = NULL;
 	n->rng = (uint64_t)sess_now() ^ ((uint64_t)getpid() << 32);
 	n->rescan = 1;
 	return n;
@@ -698,10 +725,10 @@ sess_notify_reclaim(struct sess_notify *n, struct sess_err *e)
 	size_t nd = 0, i;
 	sqlite3_stmt *s;
 	int64_t now = sess_now();
-	int rc, count = 0;
+	int rc, count = 0, own;
 
 	host_name(host, sizeof(host));
-	if ((rc = sess_tx_begin(n->st, e)) != 0)
+	if ((rc = tx_begin(n->st, &own, e)) != 0)
 		return rc;
 	rc = sqlite3_prepare_v2(n->st->db, "SELECT DISTINCT holder FROM "
 	    "notify_outbox WHERE state = 'pending' AND next_try > ?1 AND "
@@ -757,11 +784,11 @@ sess_notify_reclaim(struct sess_notify *n, struct sess_err *e)
 	free(dead);
 	if (rc != 0)
 		goto fail;
-	if ((rc = sess_tx_commit(n->st, e)) != 0)
+	if ((rc = tx_commit(n->st, own, e)) != 0)
 		return rc;
 	return count;
 fail:
-	sess_tx_rollback(n->st);
+	tx_undo(n->st, own);
 	return rc;
 }
 
@@ -774,10 +801,10 @@ sess_notify_claim(struct sess_notify *n, size_t max, struct sess_note *out,
 	sqlite3_stmt *s;
 	int64_t now, when;
 	char why[128];
-	int rc, changed = 0;
+	int rc, changed = 0, own;
 
 	*nout = 0;
-	if ((rc = sess_tx_begin(n->st, e)) != 0)
+	if ((rc = tx_begin(n->st, &own, e)) != 0)
 		return rc;
 	/* The scan looks at every stream: once per wake-up is enough. */
 	if (n->rescan && (rc = scan(n, &changed, e)) != 0)
@@ -874,11 +901,11 @@ sess_notify_claim(struct sess_notify *n, size_t max, struct sess_note *out,
 	 * file, and a follower would wake itself up forever.
 	 */
 	if (n->cfg.dry || (!changed && nc == 0)) {
-		sess_tx_rollback(n->st);
+		tx_undo(n->st, own);
 		n->rescan = 0;
 		return 0;
 	}
-	if ((rc = sess_tx_commit(n->st, e)) == 0)
+	if ((rc = tx_commit(n->st, own, e)) == 0)
 		n->rescan = 0;
 	else {
 		for (i = 0; i < *nout; i++)
@@ -887,7 +914,7 @@ sess_notify_claim(struct sess_notify *n, size_t max, struct sess_note *out,
 	}
 	return rc;
 fail:
-	sess_tx_rollback(n->st);
+	tx_undo(n->st, own);
 	for (i = 0; c != NULL && i < nc; i++)
 		sess_note_free(&c[i]);
 	free(c);
@@ -920,11 +947,11 @@ sess_notify_finish(struct sess_notify *n, struct sess_note *notes, size_t nn,
 	int64_t now, next;
 	const char *state, *type;
 	size_t i;
-	int rc;
+	int rc, own;
 
 	if (nn == 0)
 		return 0;
-	if ((rc = sess_tx_begin(n->st, e)) != 0)
+	if ((rc = tx_begin(n->st, &own, e)) != 0)
 		return rc;
 	now = sess_now();
 	for (i = 0; i < nn; i++) {
@@ -985,9 +1012,9 @@ sess_notify_finish(struct sess_notify *n, struct sess_note *notes, size_t nn,
 		    "error" : NULL, type[7] == 'f' ? no->error : NULL, e)) != 0)
 			goto fail;
 	}
-	return sess_tx_commit(n->st, e);
+	return tx_commit(n->st, own, e);
 fail:
-	sess_tx_rollback(n->st);
+	tx_undo(n->st, own);
 	return rc;
 }
 
@@ -1142,9 +1169,10 @@ sess_notify_channel_add(struct sess_store *st, int own_tx, const char *member,
 		    SESS_MEMBER_MAX);
 	if ((rc = sess_notify_channel_check(kind, target, &canon, e)) != 0)
 		return rc;
+	/* Registered by hand, a channel from the channel file stays. */
 	rc = sqlite3_prepare_v2(st->db, "INSERT INTO notify_channels (member, "
 	    "kind, target, created) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO "
-	    "NOTHING", -1, &s, NULL);
+	    "UPDATE SET config = 0 WHERE config = 1", -1, &s, NULL);
 	if (rc != SQLITE_OK) {
 		free(canon);
 		return sess_dberr(st, rc, "register", e);
@@ -1287,4 +1315,327 @@ fail:
 	if (own_tx)
 		sess_tx_rollback(st);
 	return rc;
+}
+
+/* The channel file. */
+
+struct cfg_line {
+	char *member, *kind, *target;     /* target canonical */
+};
+
+static void
+cfg_free(struct cfg_line *l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(l[i].member);
+		free(l[i].kind);
+		free(l[i].target);
+	}
+	free(l);
+}
+
+/* Splits off the next word of *p (ends it with a NUL); NULL at the end. */
+static char *
+word(char **p)
+{
+	char *w = *p + strspn(*p, " \t");
+
+	if (*w == '\0')
+		return NULL;
+	*p = w + strcspn(w, " \t");
+	if (**p != '\0')
+		*(*p)++ = '\0';
+	return w;
+}
+
+/*
+ * Reads and checks the whole channel file: the lines, or an error
+ * naming the file and line.  A file that does not exist has no lines.
+ */
+static int
+cfg_read(const char *path, struct cfg_line **out, size_t *nout,
+    struct sess_err *e)
+{
+	struct cfg_line *l = NULL, *tmp;
+	size_t n = 0, cap = 0, len;
+	char *line = NULL, *p, *member, *kind, *canon;
+	ssize_t got;
+	size_t lsize = 0;
+	long lineno = 0;
+	struct sess_err ce;
+	FILE *f;
+	int rc = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return sess_err_set(e, SESS_EIO, "%s: %s", path,
+		    strerror(errno));
+	}
+	while ((got = getline(&line, &lsize, f)) != -1) {
+		lineno++;
+		len = (size_t)got;
+		if (memchr(line, '\0', len) != NULL) {
+			rc = sess_err_set(e, SESS_EINVAL, "%s:%ld: a NUL byte",
+			    path, lineno);
+			break;
+		}
+		while (len > 0 && strchr(" \t\r\n", line[len - 1]) != NULL)
+			line[--len] = '\0';
+		p = line + strspn(line, " \t");
+		if (*p == '\0' || *p == '#')
+			continue;
+		member = word(&p);
+		kind = word(&p);
+		p += strspn(p, " \t");
+		if (kind == NULL || *p == '\0') {
+			rc = sess_err_set(e, SESS_EINVAL, "%s:%ld: expected "
+			    "MEMBER KIND TARGET", path, lineno);
+			break;
+		}
+		if (!member_ok(member)) {
+			rc = sess_err_set(e, SESS_EINVAL, "%s:%ld: '%.256s': "
+			    "not a member name", path, lineno, member);
+			break;
+		}
+		if (sess_notify_channel_check(kind, p, &canon, &ce) != 0) {
+			rc = sess_err_set(e, SESS_EINVAL, "%s:%ld: %s", path,
+			    lineno, ce.msg);
+			break;
+		}
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			if ((tmp = realloc(l, cap * sizeof(*l))) == NULL) {
+				free(canon);
+				rc = sess_err_set(e, SESS_ENOMEM,
+				    "out of memory");
+				break;
+			}
+			l = tmp;
+		}
+		l[n].member = strdup(member);
+		l[n].kind = strdup(kind);
+		l[n].target = canon;
+		n++;
+		if (l[n - 1].member == NULL || l[n - 1].kind == NULL) {
+			rc = sess_err_set(e, SESS_ENOMEM, "out of memory");
+			break;
+		}
+	}
+	if (rc == 0 && ferror(f))
+		rc = sess_err_set(e, SESS_EIO, "%s: %s", path,
+		    strerror(errno));
+	free(line);
+	fclose(f);
+	if (rc != 0) {
+		cfg_free(l, n);
+		return rc;
+	}
+	*out = l;
+	*nout = n;
+	return 0;
+}
+
+/* The key of a channel in the set of the file's: member, kind, target. */
+static char *
+cfg_key(const char *member, const char *kind, const char *target)
+{
+	size_t len = strlen(member) + strlen(kind) + strlen(target) + 3;
+	char *k = malloc(len);
+
+	if (k != NULL)
+		snprintf(k, len, "%s\n%s\n%s", member, kind, target);
+	return k;
+}
+
+int
+sess_notify_config_sync(struct sess_store *st, const char *path, int check,
+    struct sess_err *e)
+{
+	struct cfg_line *l;
+	size_t n, i;
+	sqlite3_stmt *s = NULL, *add = NULL;
+	json_t *want = NULL;
+	int64_t *gone = NULL, *tmp;
+	size_t ngone = 0, cap = 0;
+	int rc, changes = 0, own;
+	char *k;
+
+	if ((rc = cfg_read(path, &l, &n, e)) != 0 || check) {
+		cfg_free(l, n);
+		return rc;
+	}
+	if ((want = json_object()) == NULL) {
+		cfg_free(l, n);
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		if ((k = cfg_key(l[i].member, l[i].kind, l[i].target)) ==
+		    NULL || json_object_set_new(want, k, json_true()) != 0) {
+			free(k);
+			rc = sess_err_set(e, SESS_ENOMEM, "out of memory");
+			goto out;
+		}
+		free(k);
+	}
+	if ((rc = tx_begin(st, &own, e)) != 0)
+		goto out;
+	/* A channel there already, from the file or not, is left as it is. */
+	rc = sqlite3_prepare_v2(st->db, "INSERT INTO notify_channels (member, "
+	    "kind, target, created, config) VALUES (?1, ?2, ?3, ?4, 1) "
+	    "ON CONFLICT DO NOTHING", -1, &add, NULL);
+	for (i = 0; i < n && rc == SQLITE_OK; i++) {
+		sqlite3_reset(add);
+		sqlite3_bind_text(add, 1, l[i].member, -1, SQLITE_STATIC);
+		sqlite3_bind_text(add, 2, l[i].kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(add, 3, l[i].target, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(add, 4, sess_now());
+		if ((rc = sqlite3_step(add)) == SQLITE_DONE) {
+			changes += sqlite3_changes(st->db);
+			rc = SQLITE_OK;
+		}
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(st->db, "SELECT id, member, kind, "
+		    "target FROM notify_channels WHERE config = 1", -1, &s,
+		    NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		k = cfg_key((const char *)sqlite3_column_text(s, 1),
+		    (const char *)sqlite3_column_text(s, 2),
+		    (const char *)sqlite3_column_text(s, 3));
+		if (k == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		if (json_object_get(want, k) == NULL) {
+			if (ngone == cap) {
+				cap = cap ? 2 * cap : 16;
+				if ((tmp = realloc(gone, cap * sizeof(*gone)))
+				    == NULL) {
+					free(k);
+					rc = SQLITE_NOMEM;
+					break;
+				}
+				gone = tmp;
+			}
+			gone[ngone++] = sqlite3_column_int64(s, 0);
+		}
+		free(k);
+		rc = SQLITE_OK;
+	}
+	if (rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	sqlite3_finalize(s);
+	sqlite3_finalize(add);
+	if (rc != SQLITE_OK) {
+		rc = sess_dberr(st, rc, "channel file", e);
+		tx_undo(st, own);
+		goto out;
+	}
+	for (i = 0; i < ngone; i++) {
+		if ((rc = sess_notify_channel_del(st, 0, gone[i], NULL, NULL,
+		    NULL, e)) < 0) {
+			tx_undo(st, own);
+			goto out;
+		}
+		changes += rc;
+	}
+	/* No commit without a change: it would wake every follower. */
+	if (changes == 0) {
+		tx_undo(st, own);
+		rc = 0;
+	} else if ((rc = tx_commit(st, own, e)) == 0)
+		rc = changes;
+out:
+	free(gone);
+	json_decref(want);
+	cfg_free(l, n);
+	return rc;
+}
+
+void
+sess_notify_self(char *out, size_t size)
+{
+	char host[64];
+
+	host_name(host, sizeof(host));
+	snprintf(out, size, "%s:%ld:%lld", host, (long)getpid(),
+	    proc_start((long)getpid()));
+}
+
+/* Notes as JSON, for sess-notify -u and sessd's /v1/notify/. */
+
+json_t *
+sess_note_to_json(const struct sess_note *no)
+{
+	json_t *v = json_pack("{s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:i}",
+	    "id", (json_int_t)no->id, "stream", no->stream ? no->stream : "",
+	    "seq", (json_int_t)no->seq, "member", no->member ? no->member : "",
+	    "channel", (json_int_t)no->channel, "kind", no->kind ? no->kind :
+	    "", "target", no->target ? no->target : "", "note", no->note ?
+	    no->note : "{}", "attempts", no->attempts);
+
+	if (v == NULL)
+		return NULL;
+	if (no->result != 0) {
+		json_object_set_new(v, "result", json_integer(no->result));
+		json_object_set_new(v, "retry_after",
+		    json_integer(no->retry_after));
+		json_object_set_new(v, "error", json_string(no->error));
+	}
+	if (no->lost)
+		json_object_set_new(v, "lost", json_true());
+	if (no->next_try)
+		json_object_set_new(v, "next_try", json_integer(no->next_try));
+	return v;
+}
+
+static char *
+json_dup(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s != NULL ? strdup(s) : NULL;
+}
+
+int
+sess_note_from_json(json_t *v, struct sess_note *no, struct sess_err *e)
+{
+	const char *err;
+
+	memset(no, 0, sizeof(*no));
+	if (!json_is_object(v) || !json_is_integer(json_object_get(v, "id")) ||
+	    !json_is_integer(json_object_get(v, "seq")) ||
+	    !json_is_integer(json_object_get(v, "channel")) ||
+	    !json_is_integer(json_object_get(v, "attempts")))
+		return sess_err_set(e, SESS_EINVAL, "not a notification");
+	no->id = json_integer_value(json_object_get(v, "id"));
+	no->seq = json_integer_value(json_object_get(v, "seq"));
+	no->channel = json_integer_value(json_object_get(v, "channel"));
+	no->attempts = (int)json_integer_value(json_object_get(v,
+	    "attempts"));
+	no->stream = json_dup(v, "stream");
+	no->member = json_dup(v, "member");
+	no->kind = json_dup(v, "kind");
+	no->target = json_dup(v, "target");
+	no->note = json_dup(v, "note");
+	if (no->stream == NULL || no->member == NULL || no->kind == NULL ||
+	    no->target == NULL || no->note == NULL) {
+		sess_note_free(no);
+		return sess_err_set(e, SESS_EINVAL, "not a notification");
+	}
+	no->result = (int)json_integer_value(json_object_get(v, "result"));
+	if (no->result < 0 || no->result > SESS_NOTE_GONE)
+		no->result = SESS_NOTE_FAIL;
+	no->retry_after = json_integer_value(json_object_get(v,
+	    "retry_after"));
+	if ((err = json_string_value(json_object_get(v, "error"))) != NULL)
+		snprintf(no->error, sizeof(no->error), "%s", err);
+	no->lost = json_is_true(json_object_get(v, "lost"));
+	no->next_try = json_integer_value(json_object_get(v, "next_try"));
+	return 0;
 }

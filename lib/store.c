@@ -129,6 +129,14 @@ static const char *const schema[] = {
 	"  WHERE state = 'pending';"
 	"CREATE TABLE notify_keys (name TEXT PRIMARY KEY,"
 	"  value TEXT NOT NULL) WITHOUT ROWID;",
+	/*
+	 * v5: a channel registered from the store's channel file
+	 * (FILE.notify) has config 1, so that a line taken out of the file
+	 * takes its channel out; one registered with sess-notify -r or by
+	 * a browser has 0 and stays.
+	 */
+	"ALTER TABLE notify_channels ADD COLUMN config INTEGER NOT NULL "
+	"  DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(schema) / sizeof(schema[0])))
 

@@ -749,3 +749,109 @@ print(json.dumps(s))' >sub.json
 	[ "$output" = 405 ]
 	[ "$(q 'SELECT count(*) FROM notify_channels')" = 0 ]
 }
+
+# Remote mode: sess-notify -u does the same transactions through a sessd
+# (POST /v1/notify/claim and /finish), and sends to the providers itself.
+
+@test "remote (-u): an away member gets one signed POST through sessd, then never again" {
+	receiver_start
+	sessd_start
+	run -0 sess-notify -u "$SESSD_URL" -r bob webhook "$RECV/ok/bob"
+	[ "$(q "SELECT member, kind, target FROM notify_channels")" = "bob|webhook|$RECV/ok/bob" ]
+	notify chat/run-1 bob
+	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -v
+	[ "$stderr" = "sess-notify: webhook chat/run-1 0000000000000001 bob $RECV/ok/bob attempt 1: sent
+sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	once_each /ok/bob 1
+	jget rec.jsonl body >body.json
+	[ "$(jget body.json member)" = bob ]
+	run -0 sess-sub -P -o 0000000000000001 chat/run-1
+	[ "$output" = '{"type":"notify.sent","offset":"0000000000000001","member":"bob","channel":"webhook","attempts":1}' ]
+	# SESS_URL is the default, as for the other tools.
+	SESS_URL=$SESSD_URL run --separate-stderr -0 sess-notify
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	[ "$(accepted /ok/)" = 1 ]
+	# The keys are the store's: the receiver verified the signature.
+	SESS_URL=$SESSD_URL run -0 sess-notify -k
+	[ "$output" = "$(cat keys.json)" ]
+	# Removal, and removal of what is not there (exit 1).
+	run -0 sess-notify -u "$SESSD_URL" -x bob webhook "$RECV/ok/bob"
+	[ "$(q "SELECT count(*) FROM notify_channels")" = 0 ]
+	run --separate-stderr -1 sess-notify -u "$SESSD_URL" -x bob webhook "$RECV/ok/bob"
+	[ "$stderr" = "sess-notify: $SESSD_URL: channels: HTTP 404: bob: no webhook channel '$RECV/ok/bob'" ]
+	# A malformed target is refused before anything is sent.
+	run --separate-stderr -2 sess-notify -u "$SESSD_URL" -r bob webhook ftp://example.test/x
+	[ "$stderr" = "sess-notify: webhook: 'ftp://example.test/x' is not an http(s) URL" ]
+	run --separate-stderr -2 sess-notify -d "$SESS_DB" -u "$SESSD_URL"
+	[ "$stderr" = "sess-notify: -d and -u are alternatives: give one" ]
+}
+
+@test "remote (-u): a present member and one who has read are skipped" {
+	receiver_start
+	sessd_start
+	run -0 sess-notify -u "$SESSD_URL" -r bob webhook "$RECV/ok/bob"
+	run -0 sess-notify -u "$SESSD_URL" -r carol webhook "$RECV/ok/carol"
+	run -0 sess-notify -u "$SESSD_URL" -r dave webhook "$RECV/ok/dave"
+	sess-pub chat/1 '{"hello":1}' >/dev/null
+	q "INSERT INTO presence VALUES ('chat/1', 'bob', 'c1', NULL, $(now_us), $(now_us) + 600000000, 'sessd-1')"
+	notify chat/1 bob carol dave
+	q "INSERT INTO cursors VALUES ('chat/1', 'dave', 2, $(now_us))"
+	# A dry run through sessd prints the same lines and changes nothing.
+	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -n
+	[[ $output == *'"member":"bob","channel":"webhook","target":"'"$RECV"'/ok/bob","reason":"present"}'* ]]
+	[[ $output == *'"action":"send","stream":"chat/1","offset":"0000000000000002","member":"carol"'* ]]
+	[ "$(state_count pending)" = 0 ]
+	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -v
+	[[ $stderr == *"sess-notify: skip chat/1 0000000000000002 bob webhook: present"* ]]
+	[[ $stderr == *"sess-notify: skip chat/1 0000000000000002 dave webhook: read"* ]]
+	[[ $stderr == *"sess-notify: 1 sent, 2 skipped, 0 failed, 0 retrying, 0 waiting" ]]
+	[ "$(accepted /ok/bob)" = 0 ]
+	[ "$(accepted /ok/dave)" = 0 ]
+	once_each /ok/carol 1
+	[ "$(q "SELECT member, state, reason FROM notify_outbox ORDER BY member")" = "bob|skipped|present
+carol|sent|
+dave|skipped|read" ]
+}
+
+@test "remote (-u): two processes through sessd deliver 1,000 notifications exactly once" {
+	receiver_start
+	sessd_start
+	run -0 sess-notify -u "$SESSD_URL" -r bob webhook "$RECV/ok/bob"
+	for ((k = 0; k < 1000; k++)); do
+		echo '{"notify":{"to":["bob"],"title":"n"}}'
+	done | sess-pub chat/1 >/dev/null
+	sess-notify -u "$SESSD_URL" -c 16 2>a.err &
+	local a=$!
+	sess-notify -u "$SESSD_URL" -c 16 2>b.err &
+	local b=$!
+	wait "$a"
+	wait "$b"
+	cat a.err b.err
+	once_each /ok/bob 1000
+	[ "$(state_count sent)" = 1000 ]
+	[ "$(sess-sub -P -t notify.sent chat/1 | wc -l)" = 1000 ]
+}
+
+@test "remote (-u): a token without admin on ** is refused with exit 2 and the message" {
+	run -0 sess-token -g sessd.key
+	sessd_start -k sessd.key
+	local writer admin
+	writer=$(sess-token -k sessd.key -s bob -r '**' -w '**' -p '**')
+	admin=$(sess-token -k sessd.key -s root -r '**' -w '**' -a '**')
+	notify chat/1 bob
+	SESS_TOKEN=$writer run --separate-stderr -2 sess-notify -u "$SESSD_URL"
+	[ "$stderr" = "sess-notify: $SESSD_URL: keys: HTTP 403: the token does not allow admin on **" ]
+	SESS_TOKEN=$writer run --separate-stderr -2 sess-notify -u "$SESSD_URL" -n
+	[ "$stderr" = "sess-notify: $SESSD_URL: claim: HTTP 403: the token does not allow admin on **" ]
+	SESS_TOKEN=$writer run --separate-stderr -2 sess-notify -u "$SESSD_URL" -r bob stdout -
+	[ "$stderr" = "sess-notify: $SESSD_URL: channels: HTTP 403: the token does not allow admin on **" ]
+	run --separate-stderr -2 sess-notify -u "$SESSD_URL" -r bob stdout -
+	[ "$stderr" = "sess-notify: $SESSD_URL: channels: HTTP 401: a token is required (Authorization: Bearer TOKEN, or ?token=TOKEN)" ]
+	[ "$(q "SELECT count(*) FROM notify_channels")" = 0 ]
+	[ "$(q "SELECT count(*) FROM notify_outbox")" = 0 ]
+	# With admin on **, the same works.
+	SESS_TOKEN=$admin run -0 sess-notify -u "$SESSD_URL" -r bob stdout -
+	SESS_TOKEN=$admin run --separate-stderr -0 sess-notify -u "$SESSD_URL" -o
+	[[ $output == *'"member":"bob","channel":"stdout"'* ]]
+	[ "$(state_count sent)" = 1 ]
+}

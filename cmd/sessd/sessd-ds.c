@@ -1049,6 +1049,8 @@ dispatch(struct conn *c)
 	if (strncmp(path, PREFIX, PREFIX_LEN) != 0) {
 		if (strncmp(path, "/v1/push/", 9) == 0)
 			return push_route(c, path, qs);
+		if (strncmp(path, "/v1/notify/", 11) == 0)
+			return notify_route(c, path);
 		if (ext_route(c, path, qs) == 0)
 			return 0;
 		if (qs != NULL)

@@ -219,6 +219,9 @@ int www_route(struct conn *c, const char *path);
 /* sessd-push.c: GET /v1/push/vapid, POST /v1/push/subscriptions. */
 int push_route(struct conn *c, const char *path, const char *query);
 
+/* sessd-notify.c: /v1/notify/, the outbox for sess-notify -u. */
+int notify_route(struct conn *c, const char *path);
+
 /* sessd-sub.c: the reserved subscription APIs under /v1/stream/__ds/. */
 int sub_route(struct conn *c, const char *rest, size_t len);
 /* A stream changed (created or appended to): subscriptions look. */
