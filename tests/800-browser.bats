@@ -140,7 +140,7 @@ has() {
 	sessd_start -k key
 	run -0 http body GET /v1/stream/x
 	[ "$output" = 401 ]
-	for p in / /sess.js /sess.d.ts /demo.js /demo.css; do
+	for p in / /sess.js /sess.d.ts /demo.js /demo.css /sess-sw.js; do
 		run -0 http body GET "$p"
 		[ "$output" = 200 ]
 	done
@@ -235,4 +235,62 @@ browser() {
 
 @test "browser: two tabs of one member show as one member, this tab marked" {
 	browser '^two tabs of one member'
+}
+
+# notify PATTERN [ENV...]: runs the test of notify.mjs whose name
+# matches PATTERN against the sessd started before; exactly one must run
+# and pass.  Then sessd must stop cleanly.
+notify() {
+	local pattern=$1
+	shift
+	run -0 env SESS_DB="$SESS_DB" "$@" timeout 180 node \
+		--test-reporter=tap --test-name-pattern="$pattern" \
+		"$browser_dir/notify.mjs" "$SESSD_URL"
+	[[ $output == *$'\n# pass 1\n# fail 0\n'* ]]
+	sessd_stop || {
+		echo "sessd exited with status $? after SIGTERM" >&2
+		return 1
+	}
+}
+
+@test "www: /sess-sw.js, the service worker for Web Push" {
+	sessd_start
+	head_of /sess-sw.js
+	has 'HTTP/1.1 200 OK'
+	has 'Content-Type: text/javascript; charset=utf-8'
+	cmp body "$top/cmd/sessd/www/sess-sw.js"
+}
+
+@test "browser: notify me stores the subscription as the member's webpush channel" {
+	sessd_start
+	notify '^notify me stores'
+}
+
+@test "browser: notify me shows sessd's reason for a refused subscription" {
+	sessd_start
+	notify '^a subscription sessd refuses'
+}
+
+@test "browser: notify me without the permission registers nothing" {
+	sessd_start
+	notify '^without the notifications permission'
+}
+
+@test "browser: notify me is disabled, saying why, without the Push API" {
+	sessd_start
+	notify '^a browser without the Push API'
+}
+
+@test "browser: notify me with ?token= registers the token's subject" {
+	sess-token -g key
+	sessd_start -k key
+	notify '^with a token' PAGE_TOKEN="$(sess-token -k key -s alice -r 'demo/**')"
+}
+
+@test "browser: notify me with a token of another key shows the 401" {
+	sess-token -g key
+	sess-token -g other
+	sessd_start -k key
+	notify '^a token sessd does not accept' \
+		BAD_TOKEN="$(sess-token -k other -s alice -r 'demo/**')"
 }

@@ -27,7 +27,8 @@ function memberName() {
   return m
 }
 
-const client = connect(location.origin, { token, member: memberName() })
+const member = memberName()
+const client = connect(location.origin, { token, member })
 const device = matchMedia("(pointer: coarse)").matches ? "phone" : "computer"
 
 // The page's state for the session open now.
@@ -535,6 +536,100 @@ function ackSoon() {
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") ackSoon()
 })
+
+// -- notify me ----------------------------------------------------------
+
+// "Notify me" subscribes this browser to Web Push with sessd's VAPID key
+// and registers the subscription as a webpush channel of the page's
+// member (the token's subject with a token), so that sess-notify can
+// tell the member about events marked "notify" while they are away.
+// /sess-sw.js shows them.
+function notifyNote(text, state) {
+  const el = $("notify-note")
+  el.textContent = text
+  el.dataset.state = state || ""
+}
+
+function pushSupported() {
+  if (!window.isSecureContext)
+    return "Notifications need HTTPS (or localhost)."
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) ||
+      !("Notification" in window))
+    return "This browser cannot show push notifications."
+  return null
+}
+
+function b64urlBytes(s) {
+  const b = atob(s.replace(/-/g, "+").replace(/_/g, "/"))
+  return Uint8Array.from(b, (c) => c.charCodeAt(0))
+}
+
+function bytesB64url(buf) {
+  let s = ""
+  for (const c of new Uint8Array(buf)) s += String.fromCharCode(c)
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
+}
+
+// sessd's answer, or an Error with its message.
+async function api(path, init) {
+  const headers = { ...(init && init.headers) }
+  if (token) headers.Authorization = "Bearer " + token
+  const r = await fetch(path, { ...init, headers })
+  let body = null
+  try {
+    body = await r.json()
+  } catch {
+    // Not JSON: the status says it.
+  }
+  if (!r.ok)
+    throw new Error(body && body.error && body.error.message ||
+      `HTTP ${r.status}`)
+  return body
+}
+
+async function notifyMe() {
+  const btn = $("notify")
+  btn.disabled = true
+  notifyNote("Asking…", "busy")
+  try {
+    if (await Notification.requestPermission() !== "granted")
+      throw new Error("notifications are blocked for this page")
+    const reg = await navigator.serviceWorker.register("/sess-sw.js",
+      { scope: "/" })
+    const { publicKey } = await api("/v1/push/vapid")
+    let sub = await reg.pushManager.getSubscription()
+    // One made with another key (another sessd) cannot be used.
+    if (sub && (!sub.options.applicationServerKey ||
+        bytesB64url(sub.options.applicationServerKey) !== publicKey)) {
+      await sub.unsubscribe()
+      sub = null
+    }
+    if (!sub)
+      sub = await reg.pushManager.subscribe({ userVisibleOnly: true,
+        applicationServerKey: b64urlBytes(publicKey) })
+    const q = member ? "?member=" + encodeURIComponent(member) : ""
+    const res = await api("/v1/push/subscriptions" + q, { method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(sub) })
+    notifyNote(`Notifications on for ${res.member}`, "on")
+    btn.hidden = true
+  } catch (err) {
+    notifyNote("Not registered: " + (err && err.message || err), "error")
+    btn.disabled = false
+  }
+}
+
+{
+  const why = pushSupported()
+  $("notify").hidden = false
+  if (why) {
+    $("notify").disabled = true
+    $("notify").title = why
+    notifyNote(why, "off")
+  } else {
+    $("notify").addEventListener("click", notifyMe)
+  }
+}
 
 // -- start -----------------------------------------------------------------
 
