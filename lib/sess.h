@@ -61,6 +61,12 @@ void sess_buf_consume(struct sess_buf *b, size_t n);
 size_t sess_utf8_prefix(const unsigned char *p, size_t n, long *bad);
 
 /*
+ * base64.c: appends the base64 of p[0..n) to out: padded, or (url)
+ * base64url without padding.  0, or SESS_ENOMEM past out's cap.
+ */
+int sess_base64(struct sess_buf *out, const void *p, size_t n, int url);
+
+/*
  * wsframe.c: WebSocket frame heads (RFC 6455).  Opcodes: 0 continuation,
  * 1 text, 2 binary, 8 close, 9 ping, 10 pong.
  */

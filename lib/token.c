@@ -61,39 +61,6 @@ sess_cap_name(int cap)
  * the last character must be zero, so that every byte string has one
  * encoding only.
  */
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int
-b64_encode(struct sess_buf *out, const unsigned char *p, size_t n)
-{
-	char q[4];
-	size_t i;
-	uint32_t v;
-	int rc = 0;
-
-	for (i = 0; rc == 0 && i + 3 <= n; i += 3) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		q[0] = b64[v >> 18 & 63];
-		q[1] = b64[v >> 12 & 63];
-		q[2] = b64[v >> 6 & 63];
-		q[3] = b64[v & 63];
-		rc = sess_buf_add(out, q, 4);
-	}
-	if (rc == 0 && n - i == 1) {
-		v = (uint32_t)p[i] << 16;
-		q[0] = b64[v >> 18 & 63];
-		q[1] = b64[v >> 12 & 63];
-		rc = sess_buf_add(out, q, 2);
-	} else if (rc == 0 && n - i == 2) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		q[0] = b64[v >> 18 & 63];
-		q[1] = b64[v >> 12 & 63];
-		q[2] = b64[v >> 6 & 63];
-		rc = sess_buf_add(out, q, 3);
-	}
-	return rc;
-}
 
 static int
 b64_value(int c)
@@ -419,7 +386,7 @@ sess_token_sign(const unsigned char *key, size_t keylen, const char *subject,
 	}
 	if (sess_buf_add(&b, header64, strlen(header64)) != 0 ||
 	    sess_buf_add(&b, ".", 1) != 0 ||
-	    b64_encode(&b, (unsigned char *)payload, strlen(payload)) != 0) {
+	    sess_base64(&b, payload, strlen(payload), 1) != 0) {
 		rc = sess_err_set(e, SESS_EINVAL, "token longer than %d bytes",
 		    SESS_TOKEN_MAX);
 		goto out;
@@ -428,8 +395,8 @@ sess_token_sign(const unsigned char *key, size_t keylen, const char *subject,
 		rc = sess_err_set(e, SESS_EIO, "HMAC failed");
 		goto out;
 	}
-	if (sess_buf_add(&b, ".", 1) != 0 || b64_encode(&b, sig,
-	    sizeof(sig)) != 0) {
+	if (sess_buf_add(&b, ".", 1) != 0 || sess_base64(&b, sig,
+	    sizeof(sig), 1) != 0) {
 		rc = sess_err_set(e, SESS_EINVAL, "token longer than %d bytes",
 		    SESS_TOKEN_MAX);
 		goto out;

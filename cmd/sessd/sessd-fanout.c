@@ -197,36 +197,6 @@ lp_body(struct sess_buf *out, const struct sess_ds_info *s,
 	sess_buf_add(out, "]", 1);
 }
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void
-base64(struct sess_buf *out, const unsigned char *p, size_t n)
-{
-	char q[4];
-	size_t i;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		q[0] = b64[p[i] >> 2];
-		q[1] = b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-		q[2] = b64[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
-		q[3] = b64[p[i + 2] & 63];
-		sess_buf_add(out, q, 4);
-	}
-	if (n - i == 1) {
-		q[0] = b64[p[i] >> 2];
-		q[1] = b64[(p[i] & 3) << 4];
-		q[2] = q[3] = '=';
-		sess_buf_add(out, q, 4);
-	} else if (n - i == 2) {
-		q[0] = b64[p[i] >> 2];
-		q[1] = b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-		q[2] = b64[(p[i + 1] & 15) << 2];
-		q[3] = '=';
-		sess_buf_add(out, q, 4);
-	}
-}
-
 /*
  * Writes text as the data lines of one SSE event.  Every line break in
  * it (CRLF, LF or CR) starts a new data line, so no payload can end the
@@ -293,7 +263,7 @@ sse_frames(struct sess_buf *out, const struct sess_ds_info *s,
 		sess_buf_init(&raw, (size_t)1 << 31);
 		for (i = 0; i < n; i++)
 			sess_buf_add(&raw, evs[i].data, evs[i].len);
-		base64(&t, (const unsigned char *)raw.p, raw.len);
+		sess_base64(&t, raw.p, raw.len, 0);
 		sess_buf_release(&raw);
 	}
 	data_lines(out, t.p ? t.p : "", t.len);

@@ -197,30 +197,6 @@ offset_add(struct sess_buf *b, int64_t seq)
 	sess_buf_add(b, "\"", 1);
 }
 
-static const char b64c[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void
-b64_add(struct sess_buf *b, const unsigned char *p, size_t n)
-{
-	char q[4];
-	size_t i;
-
-	for (i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		q[0] = b64c[v >> 18 & 63];
-		q[1] = b64c[v >> 12 & 63];
-		q[2] = i + 1 < n ? b64c[v >> 6 & 63] : '=';
-		q[3] = i + 2 < n ? b64c[v & 63] : '=';
-		sess_buf_add(b, q, 4);
-	}
-}
-
 /*
  * The text of an events push for evs[0..n) of stream s (sj: its name as
  * a JSON string).  JSON streams give each value as it is; other streams
@@ -259,8 +235,7 @@ ws_events_text(struct sess_buf *b, const char *sj,
 			json_decref(v);
 		} else {
 			sess_buf_add(b, "\"", 1);
-			b64_add(b, (const unsigned char *)evs[i].data,
-			    evs[i].len);
+			sess_base64(b, evs[i].data, evs[i].len, 0);
 			sess_buf_add(b, "\",\"encoding\":\"base64\"", 22);
 		}
 		sess_buf_add(b, "}", 1);

@@ -316,9 +316,39 @@ wsframes(void)
 	    &code, &e) != 0, "close reason not UTF-8");
 }
 
+static void
+base64s(void)
+{
+	static const struct { const char *in, *std, *url; } v[] = {
+		{ "", "", "" }, { "f", "Zg==", "Zg" }, { "fo", "Zm8=", "Zm8" },
+		{ "foo", "Zm9v", "Zm9v" }, { "foob", "Zm9vYg==", "Zm9vYg" },
+		{ "fooba", "Zm9vYmE=", "Zm9vYmE" },
+		{ "foobar", "Zm9vYmFy", "Zm9vYmFy" },
+		{ "\xfb\xff", "+/8=", "-_8" },
+	};
+	struct sess_buf b;
+	size_t i;
+	int url;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		for (url = 0; url < 2; url++) {
+			sess_buf_init(&b, 64);
+			ok(sess_base64(&b, v[i].in, strlen(v[i].in), url) ==
+			    0 && strcmp(b.p ? b.p : "", url ? v[i].url :
+			    v[i].std) == 0, "base64%s: %s",
+			    url ? "url" : "", v[i].std);
+			sess_buf_release(&b);
+		}
+	sess_buf_init(&b, 3);
+	ok(sess_base64(&b, "foobar", 6, 0) == SESS_ENOMEM,
+	    "base64 past the buffer's cap");
+	sess_buf_release(&b);
+}
+
 int
 main(void)
 {
+	base64s();
 	wsframes();
 	offsets();
 	names();
