@@ -568,7 +568,8 @@ EOF
 	sa=0 sb=0
 	wait "$pa" || sa=$?
 	wait "$pb" || sb=$?
-	[ "$sa" = 0 ] && [ "$sb" = 0 ]
+	[ "$sa" = 0 ]
+	[ "$sb" = 0 ]
 	run -0 sess-sub -P s
 	[ "${#lines[@]}" = 800 ]
 	printf '%s\n' "${lines[@]}" | sort -n >got

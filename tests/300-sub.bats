@@ -142,7 +142,8 @@ EOF
 	[ "$stderr" = "sess-sub: $SESS_DB: no such store" ]
 	run -1 --separate-stderr sess-sub -d nowhere.db s
 	[ "$stderr" = "sess-sub: nowhere.db: no such store" ]
-	[ ! -e "$SESS_DB" ] && [ ! -e nowhere.db ]
+	[ ! -e "$SESS_DB" ]
+	[ ! -e nowhere.db ]
 	pub 1
 	run -1 --separate-stderr sess-sub other
 	[ -z "$output" ]

@@ -460,7 +460,8 @@ EOF
 	echo "# RssAnon: ${before} kB before, ${during} kB with 50 MB unread"
 	same "{\"dups\":0,\"events\":$n,\"first\":\"$(off 2)\",\"gaps\":0,\"last\":\"$(off $((n + 1)))\",\"stats\":\"big\"}" \
 		"$(jq -cS 'select(.stats)' fast.out)"
-	[ -n "$before" ] && [ -n "$during" ]
+	[ -n "$before" ]
+	[ -n "$during" ]
 	[ $((during - before)) -lt 16384 ]
 	touch go
 	wait "$slow" || {
@@ -782,18 +783,7 @@ EOF
 	same 'enter BAD_REQUEST' "$(only '.id == 2' | jq -r '"\(.re) \(.code)"')"
 }
 
-# Presence and cursors (sessd -g), and auth (sessd -k, sess-token): these
-# tests run once those parts are in.
-need_presence() {
-	sessd -h | grep -q -- '-g secs' || skip "sessd has no presence yet"
-}
-
-need_auth() {
-	command -v sess-token >/dev/null || skip "sess-token is not built yet"
-}
-
 @test "ws: presence pushes: enter, update, leave; two connections are one member" {
-	need_presence
 	sessd_start -g 1
 	sess-pub -q -d "$SESS_DB" s '{"n":1}'
 	WSQ='?member=watch' wsc_bg >w.out 2>w.err 3>&- <<'EOF' &
@@ -869,7 +859,6 @@ leave alice $c1 {\"tab\":1,\"typing\":true} explicit false true" \
 }
 
 @test "ws: an abrupt disconnect leaves after the grace, with reason timeout" {
-	need_presence
 	sessd_start -g 1
 	WSQ='?member=watch' wsc_bg >w.out 2>w.err 3>&- <<'EOF' &
 send {"op":"attach","stream":"s","offset":"now"}
@@ -904,7 +893,6 @@ leave timeout false true' \
 }
 
 @test "ws: ack moves the member's read position, shared over HTTP" {
-	need_presence
 	sessd_start
 	sess-pub -q -d "$SESS_DB" s 1 2 3
 	WSQ='?member=alice' run -0 wsc <<EOF
@@ -935,7 +923,6 @@ EOF
 }
 
 @test "ws: with a key, the upgrade needs a valid token: 401 otherwise" {
-	need_auth
 	sess-token -g key
 	sess-token -g other
 	sessd_start -k key
@@ -967,7 +954,6 @@ wait op=pong id=1'
 }
 
 @test "ws: a forbidden stream is an error frame; other attachments go on" {
-	need_auth
 	sess-token -g key
 	sessd_start -k key
 	local tok
@@ -1006,7 +992,6 @@ EOF
 }
 
 @test "ws: a token that expires while connected closes with 1008" {
-	need_auth
 	sess-token -g key
 	sessd_start -k key
 	local tok

@@ -34,7 +34,8 @@ transitions() {
 	run -0 --separate-stderr sess-presence chat
 	[ -z "$output" ]
 	run -1 --separate-stderr sess-presence -n chat
-	[ -z "$output" ] && [ -z "$stderr" ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
 	run -1 --separate-stderr sess-presence -a -W 1 chat
 	[ -z "$output" ]
 	# Nobody is present on a stream that does not exist either.
@@ -163,14 +164,15 @@ transitions() {
 	[[ $stderr == "usage: sess-presence "* ]]
 	# Nothing was entered by any of them.
 	run -1 sess-presence -n chat
-	run -0 sess-presence -w -o -1 -W 1 chat || true
+	run -1 sess-presence -w -o -1 -W 1 chat
 	[ -z "$output" ]
 }
 
 @test "sessd: the set over HTTP, POST transitions, the log, bad requests" {
 	sessd_start
 	run -0 http body GET /v1/presence/chat
-	[ "$output" = 200 ] && [ "$(cat body)" = '[]' ]
+	[ "$output" = 200 ]
+	[ "$(cat body)" = '[]' ]
 	run -0 http body POST /v1/presence/chat -d '{"event":"enter","member":"alice","conn":"c1","data":{"k":1}}'
 	[ "$output" = 200 ]
 	[ "$(cat body)" = '{"stream":"chat","member":"alice","conn":"c1","event":"enter","grace":15}' ]

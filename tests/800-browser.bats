@@ -135,7 +135,6 @@ has() {
 }
 
 @test "www: the page and sess.js stay public when sessd has a key" {
-	sessd -h 2>&1 | grep -q -- '-k ' || skip "sessd has no -k yet"
 	sess-token -g key
 	sessd_start -k key
 	run -0 http body GET /v1/stream/x
@@ -154,19 +153,13 @@ has() {
 }
 
 # browser PATTERN: runs the test of browser.mjs whose name matches
-# PATTERN against a new sessd (with a 1 s presence grace if sessd has
-# presence); exactly one must run, and pass, or be skipped with its
-# reason.  Then sessd must stop cleanly.
+# PATTERN against a new sessd with a 1 s presence grace; exactly one must
+# run, and pass, or be skipped with its reason.  Then sessd must stop
+# cleanly.
 browser() {
-	local presence=0
-	if sessd -h 2>&1 | grep -q -- '-g '; then
-		sessd_start -g 1
-		presence=1
-	else
-		sessd_start
-	fi
+	sessd_start -g 1
 	run -0 env SESS_BIN="$top/${BUILD:-build}/bin" \
-		SESSD_PRESENCE=$presence ARTIFACTS="$top/${BUILD:-build}/artifacts" \
+		SESSD_PRESENCE=1 ARTIFACTS="$top/${BUILD:-build}/artifacts" \
 		timeout 240 node --test-reporter=tap --test-name-pattern="$1" \
 		"$browser_dir/browser.mjs" "$SESSD_URL"
 	grep '^# screenshot: ' <<<"$output" >&3 || :

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# 700-auth: sess-token makes keys and mints and verifies tokens; sessd -k
+# 720-auth: sess-token makes keys and mints and verifies tokens; sessd -k
 # wants a valid token with the right capability on every request and
 # answers 401 or 403 with a JSON body that does not depend on whether the
 # stream exists; without a key sessd keeps to loopback unless --insecure;
