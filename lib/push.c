@@ -17,68 +17,6 @@
 #define RECORD_SIZE 4096
 #define JWT_LIFE 43200
 
-static const char b64u[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-char *
-sess_b64url_encode(const unsigned char *p, size_t n)
-{
-	char *out, *o;
-	size_t i;
-
-	if ((out = malloc(n / 3 * 4 + 5)) == NULL)
-		return NULL;
-	o = out;
-	for (i = 0; i + 2 < n; i += 3) {
-		*o++ = b64u[p[i] >> 2];
-		*o++ = b64u[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-		*o++ = b64u[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
-		*o++ = b64u[p[i + 2] & 63];
-	}
-	if (n - i == 1) {
-		*o++ = b64u[p[i] >> 2];
-		*o++ = b64u[(p[i] & 3) << 4];
-	} else if (n - i == 2) {
-		*o++ = b64u[p[i] >> 2];
-		*o++ = b64u[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-		*o++ = b64u[(p[i + 1] & 15) << 2];
-	}
-	*o = '\0';
-	return out;
-}
-
-long
-sess_b64url_decode(const char *s, unsigned char *out, size_t max)
-{
-	unsigned int acc = 0;
-	size_t n = 0, len = strlen(s), i;
-	int bits = 0;
-	const char *c;
-
-	/* Padding is tolerated at the end only, as browsers never send it. */
-	while (len > 0 && s[len - 1] == '=')
-		len--;
-	if (len % 4 == 1)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\0' || (c = strchr(b64u, s[i])) == NULL)
-			return -1;
-		acc = (acc << 6) | (unsigned int)(c - b64u);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n == max)
-				return -1;
-			out[n++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	/* Leftover bits must be zero: one encoding per byte string. */
-	if (acc != 0)
-		return -1;
-	return (long)n;
-}
-
 void
 sess_hmac_hex(const char *key, const void *p, size_t n, char out[65])
 {

@@ -61,10 +61,24 @@ void sess_buf_consume(struct sess_buf *b, size_t n);
 size_t sess_utf8_prefix(const unsigned char *p, size_t n, long *bad);
 
 /*
- * base64.c: appends the base64 of p[0..n) to out: padded, or (url)
- * base64url without padding.  0, or SESS_ENOMEM past out's cap.
+ * base64.c: base64 and base64url (RFC 4648).  sess_base64() appends the
+ * base64 of p[0..n) to out: padded, or (url) base64url without padding;
+ * 0, or SESS_ENOMEM past out's cap.
  */
 int sess_base64(struct sess_buf *out, const void *p, size_t n, int url);
+/* n bytes as base64url without padding (new string), NULL if no memory. */
+char *sess_b64url_encode(const unsigned char *p, size_t n);
+/*
+ * Decodes the base64url s[0..len) into out (at most max bytes): the bytes
+ * written, or -1 if it is malformed or longer.  The unused bits of the
+ * last character must be zero, so that a byte string has one encoding;
+ * strict also refuses padding (RFC 7515, 2), else trailing '=' is
+ * tolerated, as some browsers send it.
+ */
+long sess_b64url_decode_n(const char *s, size_t len, unsigned char *out,
+    size_t max, int strict);
+/* The same for a NUL-terminated s, not strict. */
+long sess_b64url_decode(const char *s, unsigned char *out, size_t max);
 
 /*
  * wsframe.c: WebSocket frame heads (RFC 6455).  Opcodes: 0 continuation,
@@ -898,10 +912,6 @@ int sess_notify_key(struct sess_store *st, int own_tx, const char *name,
  * push.c: Web Push (RFC 8291 aes128gcm, RFC 8292 VAPID) and the crypto
  * the channels share, with OpenSSL.
  */
-/* Decodes base64url (no padding needed); bytes written, or -1. */
-long sess_b64url_decode(const char *s, unsigned char *out, size_t max);
-/* Encodes n bytes as base64url without padding (new string). */
-char *sess_b64url_encode(const unsigned char *p, size_t n);
 /* 0 if s is a base64url uncompressed P-256 point, else -1. */
 int sess_push_key_check(const char *s);
 /* A new VAPID key pair as stored: PEM private key (new string). */

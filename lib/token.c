@@ -55,55 +55,6 @@ sess_cap_name(int cap)
 	return NULL;
 }
 
-/*
- * Base64url without padding (RFC 7515 section 2).  Decoding is strict:
- * no padding, no white space, no other alphabet, and the unused bits of
- * the last character must be zero, so that every byte string has one
- * encoding only.
- */
-
-static int
-b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/* Decodes p[0..n) into out (room for n * 3 / 4 + 1); -1 if malformed. */
-static long
-b64_decode(const char *p, size_t n, unsigned char *out)
-{
-	size_t i, k = 0;
-	uint32_t v = 0;
-	int d, bits = 0;
-
-	if (n % 4 == 1)
-		return -1;
-	for (i = 0; i < n; i++) {
-		if ((d = b64_value((unsigned char)p[i])) < 0)
-			return -1;
-		v = v << 6 | (uint32_t)d;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[k++] = (unsigned char)(v >> bits & 0xff);
-		}
-	}
-	/* Leftover bits (2 or 4) must be zero. */
-	if (bits > 0 && (v & ((1u << bits) - 1)) != 0)
-		return -1;
-	return (long)k;
-}
-
 int
 sess_pattern_check(const char *pattern, struct sess_err *e)
 {
@@ -423,7 +374,7 @@ part_json(const char *what, const char *p, size_t n, struct sess_err *e)
 		sess_err_set(e, SESS_ENOMEM, "out of memory");
 		return NULL;
 	}
-	if ((len = b64_decode(p, n, raw)) < 0) {
+	if ((len = sess_b64url_decode_n(p, n, raw, n * 3 / 4 + 1, 1)) < 0) {
 		sess_err_set(e, SESS_EINVAL, "token %s is not base64url", what);
 		goto out;
 	}
@@ -572,7 +523,7 @@ sess_token_verify(const char *token, size_t len, const unsigned char *key,
 		goto bad;
 	/* The signature is checked before anything of the claims is read. */
 	if (len - (size_t)(dot2 + 1 - token) != 43 ||
-	    b64_decode(dot2 + 1, 43, sig) != SIG_LEN) {
+	    sess_b64url_decode_n(dot2 + 1, 43, sig, SIG_LEN, 1) != SIG_LEN) {
 		sess_err_set(e, SESS_EINVAL, "token signature is not an "
 		    "HS256 signature");
 		goto bad;

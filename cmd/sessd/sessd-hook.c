@@ -46,59 +46,6 @@ static struct {
 	int stop, running;
 } H = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
-static const char b64u[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Base64url without padding, into out (4/3 n + 1 bytes). */
-static void
-b64url(const unsigned char *p, size_t n, char *out)
-{
-	size_t i, k = 0;
-	unsigned v;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-		out[k++] = b64u[v >> 18 & 63];
-		out[k++] = b64u[v >> 12 & 63];
-		out[k++] = b64u[v >> 6 & 63];
-		out[k++] = b64u[v & 63];
-	}
-	if (n - i == 1) {
-		v = (unsigned)p[i] << 16;
-		out[k++] = b64u[v >> 18 & 63];
-		out[k++] = b64u[v >> 12 & 63];
-	} else if (n - i == 2) {
-		v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
-		out[k++] = b64u[v >> 18 & 63];
-		out[k++] = b64u[v >> 12 & 63];
-		out[k++] = b64u[v >> 6 & 63];
-	}
-	out[k] = '\0';
-}
-
-static int
-b64url_decode(const char *s, unsigned char *out, size_t size)
-{
-	size_t n = 0;
-	unsigned v = 0;
-	int bits = 0;
-	const char *q;
-
-	for (; *s != '\0'; s++) {
-		if ((q = strchr(b64u, *s)) == NULL)
-			return -1;
-		v = v << 6 | (unsigned)(q - b64u);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n == size)
-				return -1;
-			out[n++] = (unsigned char)(v >> bits);
-		}
-	}
-	return (int)n;
-}
-
 void
 hook_random(char *out, size_t bytes)
 {
@@ -295,7 +242,7 @@ sign(const char *body, char *out, size_t size)
 {
 	unsigned char sig[64];
 	size_t siglen = sizeof(sig);
-	char t[32], enc[100];
+	char t[32], *enc = NULL;
 	EVP_MD_CTX *md = NULL;
 	struct sess_buf msg;
 	int rc = -1;
@@ -311,10 +258,12 @@ sign(const char *body, char *out, size_t size)
 	    EVP_DigestSign(md, sig, &siglen, (unsigned char *)msg.p,
 	    msg.len) != 1)
 		goto out;
-	b64url(sig, siglen, enc);
+	if ((enc = sess_b64url_encode(sig, siglen)) == NULL)
+		goto out;
 	snprintf(out, size, "t=%s,kid=%s,ed25519=%s", t, H.kid, enc);
 	rc = 0;
 out:
+	free(enc);
 	EVP_MD_CTX_free(md);
 	sess_buf_release(&msg);
 	return rc;
@@ -375,13 +324,15 @@ hook_kid(void)
 int
 hook_jwks(struct conn *c)
 {
-	char x[64], *text;
+	char *x, *text;
 	json_t *v;
 
-	b64url(H.pub, sizeof(H.pub), x);
+	if ((x = sess_b64url_encode(H.pub, sizeof(H.pub))) == NULL)
+		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
 	v = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "keys", "kty",
 	    "OKP", "crv", "Ed25519", "x", x, "kid", H.kid, "alg", "EdDSA",
 	    "use", "sig");
+	free(x);
 	text = v ? json_dumps(v, JSON_COMPACT) : NULL;
 	json_decref(v);
 	if (text == NULL)
@@ -401,7 +352,7 @@ key_one(const char *key, const char *json, void *arg)
 
 	(void)key;
 	(void)arg;
-	if (kid != NULL && sv != NULL && b64url_decode(sv, seed,
+	if (kid != NULL && sv != NULL && sess_b64url_decode(sv, seed,
 	    sizeof(seed)) == 32 && (H.key = EVP_PKEY_new_raw_private_key(
 	    EVP_PKEY_ED25519, NULL, seed, 32)) != NULL)
 		snprintf(H.kid, sizeof(H.kid), "%s", kid);
@@ -417,7 +368,7 @@ int
 hook_init(void)
 {
 	unsigned char seed[32];
-	char enc[64], *text;
+	char *enc, *text;
 	size_t len = sizeof(H.pub);
 	json_t *r;
 
@@ -431,8 +382,10 @@ hook_init(void)
 			return -1;
 		snprintf(H.kid, sizeof(H.kid), "ds_");
 		hook_random(H.kid + 3, 8);
-		b64url(seed, sizeof(seed), enc);
+		if ((enc = sess_b64url_encode(seed, sizeof(seed))) == NULL)
+			return -1;
 		r = json_pack("{s:s, s:s}", "kid", H.kid, "seed", enc);
+		free(enc);
 		text = r ? json_dumps(r, JSON_COMPACT) : NULL;
 		json_decref(r);
 		if (text != NULL)

@@ -343,6 +343,41 @@ base64s(void)
 	ok(sess_base64(&b, "foobar", 6, 0) == SESS_ENOMEM,
 	    "base64 past the buffer's cap");
 	sess_buf_release(&b);
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		unsigned char raw[16];
+		char *s = sess_b64url_encode((const unsigned char *)v[i].in,
+		    strlen(v[i].in));
+		long n;
+
+		ok(s != NULL && strcmp(s, v[i].url) == 0,
+		    "b64url_encode: %s", v[i].url);
+		free(s);
+		for (url = 0; url < 2; url++) {
+			n = sess_b64url_decode_n(v[i].url, strlen(v[i].url),
+			    raw, sizeof(raw), url);
+			ok(n == (long)strlen(v[i].in) && memcmp(raw, v[i].in,
+			    (size_t)n) == 0, "b64url_decode%s: %s",
+			    url ? " strict" : "", v[i].url);
+		}
+	}
+	{
+		unsigned char raw[8];
+
+		ok(sess_b64url_decode("Zm8=", raw, sizeof(raw)) == 2,
+		    "b64url_decode: trailing padding tolerated");
+		ok(sess_b64url_decode_n("Zm8=", 4, raw, sizeof(raw), 1) == -1,
+		    "b64url_decode strict: padding refused");
+		ok(sess_b64url_decode("Zm9", raw, sizeof(raw)) == -1,
+		    "b64url_decode: leftover bits must be zero");
+		ok(sess_b64url_decode("Zm+v", raw, sizeof(raw)) == -1,
+		    "b64url_decode: '+' is not base64url");
+		ok(sess_b64url_decode("Zm9vY", raw, sizeof(raw)) == -1,
+		    "b64url_decode: one character too many");
+		ok(sess_b64url_decode("Zm9vYmFy", raw, 5) == -1,
+		    "b64url_decode: longer than out");
+		ok(sess_b64url_decode("Zm=8", raw, sizeof(raw)) == -1,
+		    "b64url_decode: padding inside");
+	}
 }
 
 int
