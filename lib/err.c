@@ -12,6 +12,7 @@ sess_err_set(struct sess_err *e, int code, const char *fmt, ...)
 	if (e == NULL)
 		return code;
 	e->code = code;
+	e->failure = 0;
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);

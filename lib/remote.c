@@ -154,52 +154,33 @@ url_for(struct sess_remote *rm, const char *kind, const char *stream,
 	return u.p;
 }
 
-/* The server's JSON error body, if it sent one, else the status. */
+/*
+ * The server's JSON error body, if it sent one, else the status: read
+ * back through the error table (status.c), so an error reads the same
+ * as it does in the embedded tools.
+ */
 static int
 http_error(struct sess_remote *rm, const char *what, struct sess_err *e)
 {
-	json_t *v = NULL, *m;
-	const char *msg = NULL;
+	json_t *v = NULL, *err, *m, *n;
+	const char *msg = NULL, *name = NULL;
 	int code;
 
 	if (rm->body.len > 0)
 		v = json_loadb(rm->body.p, rm->body.len, 0, NULL);
-	m = json_object_get(v, "error");
-	if (json_is_object(m))
-		m = json_object_get(m, "message");
+	err = json_object_get(v, "error");
+	m = json_is_object(err) ? json_object_get(err, "message") : err;
+	n = json_object_get(err, "code");
 	if (json_is_string(m))
 		msg = json_string_value(m);
-	switch (rm->status) {
-	case 404:
-		code = SESS_ENOENT;
-		break;
-	case 403:
-		/*
-		 * A refused token is no stale producer; an answer to HEAD
-		 * has no body, and only a token makes HEAD 403.
-		 */
-		code = rm->body.len == 0 || strstr(rm->body.p, "\"FORBIDDEN\"") ?
-		    SESS_EINVAL : SESS_ESTALE;
-		if (msg == NULL)
-			msg = "the token (SESS_TOKEN) does not allow this";
-		break;
-	case 409:
-		code = SESS_EGAP;
-		break;
-	case 400:
-	case 413:
-	case 414:
-	case 431:
-		code = SESS_EINVAL;
-		break;
-	case 401:
-		code = SESS_EINVAL;
-		if (msg == NULL)
-			msg = "a valid token (SESS_TOKEN) is needed";
-		break;
-	default:
-		code = SESS_EIO;
-	}
+	if (json_is_string(n))
+		name = json_string_value(n);
+	/* A HEAD answer has no body: its 403 is the token's. */
+	code = sess_status_error((int)rm->status, name);
+	if (msg == NULL && rm->status == 403)
+		msg = "the token (SESS_TOKEN) does not allow this";
+	if (msg == NULL && rm->status == 401)
+		msg = "a valid token (SESS_TOKEN) is needed";
 	sess_err_set(e, code, "%s: %s: HTTP %ld%s%s", rm->base, what,
 	    rm->status, msg ? ": " : "", msg ? msg : "");
 	json_decref(v);

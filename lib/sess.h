@@ -30,11 +30,62 @@ struct sess_err {
 	char msg[512];
 };
 
-/* Fills e (if not NULL) and returns code. */
+/* Fills e (if not NULL), with no failure, and returns code. */
 int sess_err_set(struct sess_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The shared exit status for an error code: 1, 2 or 111. */
 int sess_err_exit(int code);
+
+/*
+ * status.c: the one table of library errors, HTTP statuses and the JSON
+ * error codes sessd answers with.  sessd reads it forward (error to
+ * answer), lib/remote.c backward (answer to error).
+ */
+enum {
+	SESS_WHY_NONE,
+	SESS_WHY_NAME,         /* a stream name that is not one */
+	SESS_WHY_REQUEST,      /* a request sessd cannot take as sent */
+	SESS_WHY_RESERVED,     /* an event type only the store writes */
+	SESS_WHY_SUBSCRIPTION, /* a bad push subscription */
+	SESS_WHY_WEBHOOK,      /* a webhook address sessd will not call */
+	SESS_WHY_AUTH,         /* no token, or no valid one */
+	SESS_WHY_TOKEN,        /* a token that does not verify */
+	SESS_WHY_FORBIDDEN,    /* a token that does not allow this */
+	SESS_WHY_METHOD,       /* a method the path does not take */
+	SESS_WHY_CLOSED,       /* the stream is closed */
+	SESS_WHY_FENCED,       /* a wake fenced by a later generation */
+	SESS_WHY_CONFIG,       /* a notify configuration in the way */
+	SESS_WHY_GONE,         /* the stream was there and was deleted */
+	SESS_WHY_SIZE,         /* a body larger than the limit */
+	SESS_WHY_URI,          /* a target longer than the limit */
+	SESS_WHY_UPGRADE,      /* an upgrade sessd cannot make */
+	SESS_WHY_HEADERS,      /* header fields larger than the limit */
+	SESS_WHY_EXPECT,       /* an expectation sessd cannot meet */
+	SESS_WHY_METHODS,      /* a method sessd does not know at all */
+	SESS_WHY_VERSION,      /* an HTTP version sessd does not speak */
+	SESS_WHY_READONLY,     /* the store cannot be written now */
+	SESS_WHY_AGAIN,        /* sessd is too busy now */
+	SESS_WHY_FULL,         /* the store's disk is full */
+};
+struct sess_status {
+	int code;         /* SESS_E* */
+	int why;          /* SESS_WHY_* */
+	int status;       /* HTTP status */
+	const char *name; /* the "code" of the JSON error */
+};
+/* The row of code and why; the plain row of code without one. */
+const struct sess_status *sess_status_of(int code, int why);
+/*
+ * The why of an error: failure is its SESS_WRITE_*, gone and closed say
+ * what the stream was.
+ */
+int sess_status_why(int code, int failure, int gone, int closed);
+/* The row of an answer: by status and name, else the status's first row. */
+const struct sess_status *sess_status_find(int status, const char *name);
+/* The library error an answer means. */
+int sess_status_error(int status, const char *name);
+size_t sess_status_count(void);
+const struct sess_status *sess_status_row(size_t i);
 
 /*
  * buf.c: growable byte buffers with a hard cap.  A buffer never grows

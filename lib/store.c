@@ -230,28 +230,35 @@ sess_dberr(struct sess_store *st, int rc, const char *what, struct sess_err *e)
 	const char *m = st && st->db ? sqlite3_errmsg(st->db) :
 	    sqlite3_errstr(rc);
 	const char *path = st ? st->path : "store";
-	int f = db_failure(st, rc);
+	int f = db_failure(st, rc), code;
 
 	if (st != NULL)
 		st->failure = f;
-	if (e != NULL)
-		e->failure = f;
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		return sess_err_set(e, SESS_EBUSY, "%s: %s: store is busy",
+		code = sess_err_set(e, SESS_EBUSY, "%s: %s: store is busy",
 		    path, what);
+		break;
 	case SQLITE_NOTADB:
-		return sess_err_set(e, SESS_ENOTSTORE,
+		code = sess_err_set(e, SESS_ENOTSTORE,
 		    "%s: not a sess store (not an SQLite database)", path);
+		break;
 	case SQLITE_NOMEM:
-		return sess_err_set(e, SESS_ENOMEM, "%s: out of memory", path);
+		code = sess_err_set(e, SESS_ENOMEM, "%s: out of memory", path);
+		break;
 	case SQLITE_CORRUPT:
-		return sess_err_set(e, SESS_EIO, "%s: %s: store is corrupt: %s",
+		code = sess_err_set(e, SESS_EIO, "%s: %s: store is corrupt: %s",
 		    path, what, m);
+		break;
 	default:
-		return sess_err_set(e, SESS_EIO, "%s: %s: %s", path, what, m);
+		code = sess_err_set(e, SESS_EIO, "%s: %s: %s", path, what, m);
+		break;
 	}
+	/* After the message, which clears it. */
+	if (e != NULL)
+		e->failure = f;
+	return code;
 }
 
 sqlite3_stmt *

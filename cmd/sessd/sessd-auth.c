@@ -139,7 +139,7 @@ request_auth(struct conn *c)
 	struct auth *a;
 
 	if (auth_token(c, tok, sizeof(tok)) != 0) {
-		resp_error_with(c, 401, "UNAUTHORIZED",
+		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH, 
 		    "WWW-Authenticate: Bearer realm=\"sessd\"\r\n",
 		    "%s", req_header(&c->req, "Authorization") != NULL ?
 		    "the Authorization header is not a bearer token" :
@@ -148,7 +148,7 @@ request_auth(struct conn *c)
 		return NULL;
 	}
 	if (auth_parse(tok, &a, why, sizeof(why)) != 0) {
-		resp_error_with(c, 401, "UNAUTHORIZED",
+		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH, 
 		    "WWW-Authenticate: Bearer realm=\"sessd\", "
 		    "error=\"invalid_token\"\r\n", "%s", why);
 		return NULL;
@@ -169,7 +169,8 @@ auth_http(struct conn *c, const char *stream, int cap)
 	ok = cap == 0 || auth_allows(a, stream, cap);
 	auth_free(a);
 	if (!ok) {
-		resp_error(c, 403, "FORBIDDEN", "the token does not allow %s "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_FORBIDDEN, NULL,
+		    "the token does not allow %s "
 		    "on %.200s", cap_word(cap), stream);
 		return -1;
 	}
@@ -190,7 +191,8 @@ auth_http_member(struct conn *c, const char *stream, int cap,
 	ok = auth_allows(a, stream, cap);
 	if (ok && member != NULL && strcmp(member, auth_subject(a)) != 0 &&
 	    !auth_allows(a, stream, SESS_CAP_ADMIN)) {
-		resp_error(c, 403, "FORBIDDEN", "the token is for member "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_FORBIDDEN, NULL,
+		    "the token is for member "
 		    "%.100s: acting for another needs admin on %.200s",
 		    auth_subject(a), stream);
 		auth_free(a);
@@ -198,7 +200,8 @@ auth_http_member(struct conn *c, const char *stream, int cap,
 	}
 	auth_free(a);
 	if (!ok) {
-		resp_error(c, 403, "FORBIDDEN", "the token does not allow %s "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_FORBIDDEN, NULL,
+		    "the token does not allow %s "
 		    "on %.200s", cap_word(cap), stream);
 		return -1;
 	}

@@ -258,38 +258,6 @@ stream_headers(struct conn *c, const struct sess_ds_info *s)
 	}
 }
 
-static int
-err_status(struct conn *c, int rc, const struct sess_err *e, int gone,
-    int failure)
-{
-	switch (rc) {
-	case SESS_ENOENT:
-		if (gone)
-			resp_error(c, 410, "GONE", "%s", e->msg);
-		else
-			resp_error(c, 404, "NOT_FOUND", "%s", e->msg);
-		break;
-	case SESS_EINVAL:
-		resp_error(c, 400, "BAD_REQUEST", "%s", e->msg);
-		break;
-	case SESS_ECONFLICT:
-		resp_error(c, 409, "CONFLICT", "%s", e->msg);
-		break;
-	case SESS_EBUSY:
-		resp_error(c, 503, "STORE_BUSY", "%s", e->msg);
-		break;
-	default:
-		if (failure == SESS_WRITE_FULL)
-			resp_error(c, 507, "STORE_FULL", "%s", e->msg);
-		else if (failure == SESS_WRITE_READONLY)
-			resp_error(c, 503, "STORE_READ_ONLY", "%s", e->msg);
-		else
-			resp_error(c, 500, "STORE_ERROR", "%s", e->msg);
-		break;
-	}
-	return 0;
-}
-
 /* Sliding TTLs are renewed by reads too, off the loop, now and then. */
 static void
 touch(const char *name, const struct sess_ds_info *s)
@@ -529,7 +497,8 @@ read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
 		if (f->pos > s->tail)
 			f->pos = s->tail;
 		if ((f->name = strdup(name)) == NULL) {
-			resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+			resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+			    "out of memory");
 			return;
 		}
 		f->sse = 1;
@@ -564,13 +533,13 @@ read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
 			if (rc == 0)
 				return;
 			if (rc < 0) {
-				resp_error(c, 503, "OUT_OF_MEMORY",
+				resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
 				    "out of memory");
 				return;
 			}
 			/* Events came meanwhile: look again. */
 			if (sess_ds_get(sd->rd, name, &f->s, NULL) != 0) {
-				resp_error(c, 404, "NOT_FOUND",
+				resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
 				    "%s: no such stream", name);
 				return;
 			}
@@ -581,7 +550,8 @@ read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
 			sess_buf_add(&b, "[", 1);
 		if ((rc = fill(c, &b, &f->pos, f->end)) < 0) {
 			sess_buf_release(&b);
-			resp_error(c, 500, "STORE_ERROR", "cannot read %s",
+			resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL,
+			    "cannot read %s",
 			    name);
 			return;
 		}
@@ -631,7 +601,8 @@ read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
 		sess_buf_add(&b, "[", 1);
 	if ((rc = fill(c, &b, &f->pos, f->end)) < 0) {
 		sess_buf_release(&b);
-		resp_error(c, 500, "STORE_ERROR", "cannot read %s", name);
+		resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL, "cannot read %s",
+		    name);
 		return;
 	}
 	done = f->pos >= f->end || rc == 0;
@@ -674,11 +645,11 @@ ds_get(struct conn *c, const char *name, const struct query *q, int head)
 		return 0;
 	if (!head) {
 		if (q->noffset > 1)
-			return resp_error(c, 400, "BAD_REQUEST",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 			    "more than one offset parameter");
 		if (q->noffset == 1 && (q->offset_bad ||
 		    parse_offset(q->offset, &kind, &start) != 0))
-			return resp_error(c, 400, "BAD_REQUEST",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 			    "offset '%.64s' is not -1, now or an offset",
 			    q->offset_bad ? "" : q->offset);
 		if (q->has_live) {
@@ -687,15 +658,16 @@ ds_get(struct conn *c, const char *name, const struct query *q, int head)
 			else if (strcmp(q->live, "sse") == 0)
 				live = 2;
 			else
-				return resp_error(c, 400, "BAD_REQUEST",
-				    "live is long-poll or sse");
+				return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE,
+				    NULL, "live is long-poll or sse");
 			if (q->noffset == 0)
-				return resp_error(c, 400, "BAD_REQUEST",
-				    "live reads need an offset");
+				return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE,
+				    NULL, "live reads need an offset");
 		}
 	}
 	if ((rc = sess_ds_get(sd->rd, name, &s, &e)) != 0)
-		return err_status(c, rc, &e, s.gone, 0);
+		return resp_fail(c, rc, sess_status_why(rc, 0, s.gone, 0),
+		    NULL, "%s", e.msg);
 	if (head) {
 		offset_fmt(s.tail, off);
 		resp_start(c, 200);
@@ -726,27 +698,30 @@ producer_headers(struct conn *c, struct job *j)
 	if (id == NULL && ep == NULL && sq == NULL)
 		return 0;
 	if (id == NULL || ep == NULL || sq == NULL) {
-		resp_error(c, 400, "BAD_REQUEST", "Producer-Id, "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "Producer-Id, "
 		    "Producer-Epoch and Producer-Seq go together");
 		return -1;
 	}
 	if (*id == '\0' || strlen(id) > ID_MAX) {
-		resp_error(c, 400, "BAD_REQUEST", "Producer-Id must be 1 to %d "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "Producer-Id must be 1 to %d "
 		    "bytes", ID_MAX);
 		return -1;
 	}
 	if (parse_uint(ep, max, &j->req.epoch) != 0) {
-		resp_error(c, 400, "BAD_REQUEST", "Producer-Epoch '%.32s' is "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "Producer-Epoch '%.32s' is "
 		    "not an integer from 0 to 2^53-1", ep);
 		return -1;
 	}
 	if (parse_uint(sq, max, &j->req.seq) != 0) {
-		resp_error(c, 400, "BAD_REQUEST", "Producer-Seq '%.32s' is not "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "Producer-Seq '%.32s' is not "
 		    "an integer from 0 to 2^53-1", sq);
 		return -1;
 	}
 	if ((j->req.producer = job_str(j, id)) == NULL) {
-		resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL, "out of memory");
 		return -1;
 	}
 	return 1;
@@ -762,42 +737,46 @@ take_body(struct conn *c, struct job *j)
 	j->req.len = j->body.len;
 }
 
+/*
+ * A write that failed, with the headers the protocol gives each case:
+ * where a closed stream ends, the producer's epoch, the seq expected.
+ */
+static void
+write_failed(struct conn *c, struct job *j, const char *off)
+{
+	struct sess_ds_ack *a = &j->ack;
+	char extra[256];
+	int closed = a->closed && j->kind == J_APPEND;
+
+	extra[0] = '\0';
+	if (j->rc == SESS_ECONFLICT && closed)
+		snprintf(extra, sizeof(extra), "Stream-Closed: true\r\n"
+		    "Stream-Next-Offset: %s\r\n", off);
+	else if (j->rc == SESS_ESTALE)
+		snprintf(extra, sizeof(extra), "Producer-Epoch: %lld\r\n",
+		    (long long)a->epoch);
+	else if (j->rc == SESS_EGAP)
+		snprintf(extra, sizeof(extra), "Producer-Expected-Seq: %lld\r\n"
+		    "Producer-Received-Seq: %lld\r\n", (long long)a->expected,
+		    (long long)j->req.seq);
+	resp_fail(c, j->rc, sess_status_why(j->rc, j->failure, a->gone,
+	    closed), extra[0] != '\0' ? extra : NULL, "%s", j->err.msg);
+}
+
 static void
 write_done(struct job *j)
 {
 	struct conn *c = j->c;
 	struct sess_ds_ack *a = &j->ack;
-	char off[SESS_OFFSET_LEN + 1], extra[256];
+	char off[SESS_OFFSET_LEN + 1];
 
 	if (j->rc == 0 && (j->kind == J_CREATE || j->kind == J_APPEND))
 		sub_notify(j->req.stream);
 	if (c == NULL)
 		return;
 	offset_fmt(a->tail, off);
-	if (j->rc == SESS_ECONFLICT && a->closed && j->kind == J_APPEND) {
-		snprintf(extra, sizeof(extra), "Stream-Closed: true\r\n"
-		    "Stream-Next-Offset: %s\r\n", off);
-		resp_error_with(c, 409, "STREAM_CLOSED", extra, "%s",
-		    j->err.msg);
-		return;
-	}
-	if (j->rc == SESS_ESTALE) {
-		snprintf(extra, sizeof(extra), "Producer-Epoch: %lld\r\n",
-		    (long long)a->epoch);
-		resp_error_with(c, 403, "PRODUCER_STALE_EPOCH", extra, "%s",
-		    j->err.msg);
-		return;
-	}
-	if (j->rc == SESS_EGAP) {
-		snprintf(extra, sizeof(extra), "Producer-Expected-Seq: %lld\r\n"
-		    "Producer-Received-Seq: %lld\r\n", (long long)a->expected,
-		    (long long)j->req.seq);
-		resp_error_with(c, 409, "PRODUCER_SEQ_GAP", extra, "%s",
-		    j->err.msg);
-		return;
-	}
 	if (j->rc != 0) {
-		err_status(c, j->rc, &j->err, a->gone, j->failure);
+		write_failed(c, j, off);
 		return;
 	}
 	switch (j->kind) {
@@ -855,18 +834,20 @@ ds_post(struct conn *c, const char *name)
 	if (auth_http(c, name, SESS_CAP_WRITE) != 0)
 		return 0;
 	if ((j = job_new(J_APPEND, c)) == NULL)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	j->req.close = header_true(&c->req, "Stream-Closed");
 	if (c->req.body.len == 0 && !j->req.close) {
 		job_free(j);
-		return resp_error(c, 400, "BAD_REQUEST", "empty body (only a "
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "empty body (only a "
 		    "close with Stream-Closed: true may have none)");
 	}
 	j->req.content_type = job_str(j, media_type(req_header(&c->req,
 	    "Content-Type"), ct, sizeof(ct)));
 	if (c->req.body.len > 0 && j->req.content_type == NULL) {
 		job_free(j);
-		return resp_error(c, 400, "BAD_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 		    "a body needs a Content-Type");
 	}
 	if (producer_headers(c, j) < 0) {
@@ -876,7 +857,7 @@ ds_post(struct conn *c, const char *name)
 	if ((seq = req_header(&c->req, "Stream-Seq")) != NULL) {
 		if (strlen(seq) > ID_MAX) {
 			job_free(j);
-			return resp_error(c, 400, "BAD_REQUEST",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 			    "Stream-Seq longer than %d bytes", ID_MAX);
 		}
 		if (*seq != '\0')
@@ -924,7 +905,8 @@ ds_put(struct conn *c, const char *name)
 	if (auth_http(c, name, SESS_CAP_WRITE) != 0)
 		return 0;
 	if ((j = job_new(J_CREATE, c)) == NULL)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	ttl = req_header(&c->req, "Stream-TTL");
 	exp = req_header(&c->req, "Stream-Expires-At");
 	from = req_header(&c->req, "Stream-Forked-From");
@@ -932,32 +914,34 @@ ds_put(struct conn *c, const char *name)
 	sub = req_header(&c->req, "Stream-Fork-Sub-Offset");
 	if (ttl != NULL && exp != NULL) {
 		job_free(j);
-		return resp_error(c, 400, "BAD_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 		    "Stream-TTL and Stream-Expires-At exclude each other");
 	}
 	if (ttl != NULL && parse_uint(ttl, (int64_t)1 << 40, &j->req.ttl) !=
 	    0) {
 		job_free(j);
-		return resp_error(c, 400, "BAD_REQUEST", "Stream-TTL '%.32s' "
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "Stream-TTL '%.32s' "
 		    "is not a number of seconds", ttl);
 	}
 	if (exp != NULL) {
 		if (sess_time_parse(exp, &us) != 0) {
 			job_free(j);
-			return resp_error(c, 400, "BAD_REQUEST",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 			    "Stream-Expires-At '%.64s' is not RFC 3339", exp);
 		}
 		j->req.expires_at = us > 0 ? us : 1;
 	}
 	if ((off != NULL || sub != NULL) && from == NULL) {
 		job_free(j);
-		return resp_error(c, 400, "BAD_REQUEST", "Stream-Fork-Offset "
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "Stream-Fork-Offset "
 		    "and Stream-Fork-Sub-Offset need Stream-Forked-From");
 	}
 	if (from != NULL) {
 		if (fork_source(from, src, sizeof(src)) != 0) {
 			job_free(j);
-			return resp_error(c, 400, "BAD_REQUEST",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 			    "Stream-Forked-From '%.64s' is not a stream", from);
 		}
 		/* A fork reads its source: that needs read there. */
@@ -973,7 +957,8 @@ ds_put(struct conn *c, const char *name)
 				j->req.fork_offset = SESS_SEQ_MAX;
 			} else if (rc != 0 || kind == OFF_NOW) {
 				job_free(j);
-				return resp_error(c, 400, "BAD_REQUEST",
+				return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE,
+				    NULL,
 				    "Stream-Fork-Offset '%.64s' is not an "
 				    "offset", off);
 			}
@@ -981,7 +966,7 @@ ds_put(struct conn *c, const char *name)
 		if (sub != NULL && parse_uint(sub, SESS_SEQ_MAX,
 		    &j->req.fork_sub) != 0) {
 			job_free(j);
-			return resp_error(c, 400, "BAD_REQUEST",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 			    "Stream-Fork-Sub-Offset '%.32s' is not a count",
 			    sub);
 		}
@@ -1004,7 +989,8 @@ ds_delete(struct conn *c, const char *name)
 	if (auth_http(c, name, SESS_CAP_ADMIN) != 0)
 		return 0;
 	if ((j = job_new(J_DELETE, c)) == NULL)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	j->req.stream = job_str(j, name);
 	j->done = write_done;
 	job_submit(j);
@@ -1055,20 +1041,23 @@ dispatch(struct conn *c)
 			return 0;
 		if (qs != NULL)
 			qs[-1] = '?';
-		return resp_error(c, 404, "NOT_FOUND", "no such path");
+		return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
+		    "no such path");
 	}
 	n = pct_decode(path + PREFIX_LEN, strlen(path + PREFIX_LEN), name,
 	    sizeof(name), 0);
 	if (qs != NULL)
 		qs[-1] = '?';
 	if (n < 0)
-		return resp_error(c, 400, "BAD_STREAM_NAME", "stream name is "
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL,
+		    "stream name is "
 		    "too long or has a bad %%-escape");
 	if (strncmp(name, "__ds/", 5) == 0 || strcmp(name, "__ds") == 0)
 		return sub_route(c, name + (name[4] ? 5 : 4), (size_t)n -
 		    (name[4] ? 5 : 4));
 	if (sess_name_check(name, (size_t)n, &e) != 0)
-		return resp_error(c, 400, "BAD_STREAM_NAME", "%s", e.msg);
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL, "%s",
+		    e.msg);
 	switch (r->method) {
 	case M_GET:
 		return ds_get(c, name, &q, 0);
@@ -1083,7 +1072,7 @@ dispatch(struct conn *c)
 	case M_DELETE:
 		return ds_delete(c, name);
 	default:
-		return resp_error_with(c, 405, "METHOD_NOT_ALLOWED",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
 		    "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\n",
 		    "%s is not served on streams", r->method_name);
 	}

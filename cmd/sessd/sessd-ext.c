@@ -80,12 +80,13 @@ name_of(const char *raw, char *name, size_t size, struct conn *c)
 	long n = pct_decode(raw, strlen(raw), name, size, 0);
 
 	if (n < 0) {
-		resp_error(c, 400, "BAD_STREAM_NAME", "stream name is too long "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL,
+		    "stream name is too long "
 		    "or has a bad %%-escape");
 		return -1;
 	}
 	if (sess_name_check(name, (size_t)n, &e) != 0) {
-		resp_error(c, 400, "BAD_STREAM_NAME", "%s", e.msg);
+		resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL, "%s", e.msg);
 		return -1;
 	}
 	return 0;
@@ -107,18 +108,19 @@ events(struct conn *c, const char *name, const char *q)
 	off[0] = '\0';
 	if (query_get(q, "offset", off, sizeof(off)) == 0 &&
 	    sess_offset_parse(off, &kind, &after, &e) != 0)
-		return resp_error(c, 400, "BAD_REQUEST", "%s", e.msg);
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "%s",
+		    e.msg);
 	has_type = query_get(q, "type", type, sizeof(type)) == 0;
 	if (query_get(q, "timeout", tmo, sizeof(tmo)) == 0 &&
 	    (v = tool_num(tmo, 3600000)) > 0 && v < ms)
 		ms = v;
 	if ((rc = sess_ds_get(sd->rd, name, &s, &e)) != 0)
-		return resp_error(c, rc == SESS_ENOENT ? 404 : 500, rc ==
-		    SESS_ENOENT ? "NOT_FOUND" : "STORE_ERROR", "%s", e.msg);
+		return resp_err(c, rc, &e);
 	if (off[0] != '\0' && kind == SESS_OFF_NOW)
 		after = s.tail;
 	if ((sj = json_str(name)) == NULL)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	sess_buf_init(&out, (size_t)1 << 31);
 	memset(&l, 0, sizeof(l));
 	l.out = &out;
@@ -139,7 +141,8 @@ events(struct conn *c, const char *name, const char *q)
 		    strdup(type) : NULL, sj, ms);
 		if (rc == 0)
 			return 0;
-		return resp_error(c, 503, "TRY_AGAIN", "the stream moved on");
+		return resp_fail(c, SESS_EBUSY, SESS_WHY_AGAIN, NULL,
+		    "the stream moved on");
 	}
 	free(sj);
 	lp_respond(c, &s, l.last, out.p, out.len, l.last >= s.tail,
@@ -167,8 +170,7 @@ messages(struct conn *c, const char *name)
 	if ((rc = sess_messages_each(sd->rd, name, message_line, &out,
 	    &e)) != 0) {
 		sess_buf_release(&out);
-		return resp_error(c, rc == SESS_ENOENT ? 404 : 500, rc ==
-		    SESS_ENOENT ? "NOT_FOUND" : "STORE_ERROR", "%s", e.msg);
+		return resp_err(c, rc, &e);
 	}
 	resp_simple(c, 200, "application/x-ndjson", out.p, out.len);
 	sess_buf_release(&out);
@@ -245,32 +247,14 @@ append_done(struct job *j)
 	struct sess_buf out;
 	char line[128];
 	size_t i;
-	int n, status;
+	int n;
 
 	if (j->rc == 0)
 		sub_notify(j->req.stream);
 	if (c == NULL)
 		return;
-	switch (j->rc) {
-	case 0:
-		break;
-	case SESS_ENOENT:
-		resp_error(c, 404, "NOT_FOUND", "%s", j->err.msg);
-		return;
-	case SESS_EINVAL:
-		resp_error(c, 400, "BAD_REQUEST", "%s", j->err.msg);
-		return;
-	case SESS_ESTALE:
-		resp_error(c, 403, "PRODUCER_STALE_EPOCH", "%s", j->err.msg);
-		return;
-	case SESS_EGAP:
-	case SESS_ECONFLICT:
-		resp_error(c, 409, "CONFLICT", "%s", j->err.msg);
-		return;
-	default:
-		status = j->failure == SESS_WRITE_FULL ? 507 : j->failure ==
-		    SESS_WRITE_READONLY || j->rc == SESS_EBUSY ? 503 : 500;
-		resp_error(c, status, "STORE_ERROR", "%s", j->err.msg);
+	if (j->rc != 0) {
+		resp_err(c, j->rc, &j->err);
 		return;
 	}
 	sess_buf_init(&out, (size_t)1 << 30);
@@ -304,26 +288,31 @@ ext_append(struct conn *c, const char *name)
 	    ep == NULL || sq == NULL || *id == '\0' || strlen(id) > ID_MAX ||
 	    (epoch = tool_num(ep, SESS_SEQ_MAX)) < 0 ||
 	    (seq = tool_num(sq, SESS_SEQ_MAX)) < 0))
-		return resp_error(c, 400, "BAD_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 		    "bad producer headers");
 	if (units != NULL && (u = tool_num(units, SESS_SEQ_MAX)) < 1)
-		return resp_error(c, 400, "BAD_REQUEST", "bad Sess-Units");
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "bad Sess-Units");
 	if ((j = job_new(J_SESS_APPEND, c)) == NULL)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	sess_buf_init(&j->body, c->req.body.len + 16);
 	if (sess_ds_split(c->req.body.p ? c->req.body.p : "",
 	    c->req.body.len, 1, &j->body, &j->items, &j->n, &e) != 0) {
 		job_free(j);
-		return resp_error(c, 400, "BAD_REQUEST", "%s", e.msg);
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "%s",
+		    e.msg);
 	}
 	if (j->n == 0 || (units != NULL && j->n != 1)) {
 		job_free(j);
-		return resp_error(c, 400, "BAD_REQUEST", j->n == 0 ?
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    j->n == 0 ?
 		    "nothing to append" : "Sess-Units goes with one value");
 	}
 	if ((j->acks = calloc(j->n, sizeof(*j->acks))) == NULL) {
 		job_free(j);
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	}
 	for (i = 0; i < j->n; i++) {
 		j->items[i].pseq = seq + (long long)i;

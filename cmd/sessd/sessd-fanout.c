@@ -363,8 +363,8 @@ end_waiter(struct waiter *w, const struct sess_ds_info *s, int gone)
 		return;
 	}
 	if (gone)
-		resp_error(c, s->gone ? 410 : 404, s->gone ? "GONE" :
-		    "NOT_FOUND", "the stream was deleted");
+		resp_fail(c, SESS_ENOENT, s->gone ? SESS_WHY_GONE :
+		    SESS_WHY_NONE, NULL, "the stream was deleted");
 	else
 		lp_respond(c, s, w->pos, NULL, 0, 1, s->closed, w->cursor, 204);
 }

@@ -328,7 +328,8 @@ hook_jwks(struct conn *c)
 	json_t *v;
 
 	if ((x = sess_b64url_encode(H.pub, sizeof(H.pub))) == NULL)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	v = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "keys", "kty",
 	    "OKP", "crv", "Ed25519", "x", x, "kid", H.kid, "alg", "EdDSA",
 	    "use", "sig");
@@ -336,7 +337,8 @@ hook_jwks(struct conn *c)
 	text = v ? json_dumps(v, JSON_COMPACT) : NULL;
 	json_decref(v);
 	if (text == NULL)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	resp_simple(c, 200, "application/jwk-set+json", text, strlen(text));
 	free(text);
 	return 0;

@@ -759,6 +759,26 @@ resp_error_with(struct conn *c, int status, const char *code,
 	return 0;
 }
 
+int
+resp_fail(struct conn *c, int rc, int why, const char *extra,
+    const char *fmt, ...)
+{
+	const struct sess_status *s = sess_status_of(rc, why);
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_va(c, s->status, s->name, extra, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+int
+resp_err(struct conn *c, int rc, const struct sess_err *e)
+{
+	return resp_fail(c, rc, sess_status_why(rc, e->failure, 0, 0), NULL,
+	    "%s", e->msg);
+}
+
 /* Refuses a request that cannot be read on: the connection closes. */
 static void
 refuse(struct conn *c, int status, const char *code, const char *msg)

@@ -263,15 +263,12 @@ notify_done(struct job *j)
 	char *body;
 
 	if (j->c != NULL) {
-		if (j->rc == SESS_EINVAL)
-			resp_error(j->c, 400, "BAD_REQUEST", "%s", j->err.msg);
-		else if (j->rc == SESS_ENOENT)
-			resp_error(j->c, 404, "NOT_FOUND", "%s", j->err.msg);
-		else if (j->rc != 0)
-			resp_error(j->c, 503, "STORE_ERROR", "%s", j->err.msg);
+		if (j->rc != 0)
+			resp_err(j->c, j->rc, &j->err);
 		else if (r->out == NULL || (body = json_dumps(r->out,
 		    JSON_COMPACT)) == NULL)
-			resp_error(j->c, 503, "OUT_OF_MEMORY", "out of memory");
+			resp_fail(j->c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+			    "out of memory");
 		else {
 			resp_simple(j->c, r->status ? r->status : 200,
 			    "application/json", body, strlen(body));
@@ -300,9 +297,10 @@ notify_route(struct conn *c, const char *path)
 	else if (strcmp(rest, "channels") == 0)
 		op = c->req.method == M_DELETE ? N_DEL : N_ADD;
 	else
-		return resp_error(c, 404, "NOT_FOUND", "no such path");
+		return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
+		    "no such path");
 	if (c->req.method != M_POST && !(op == N_DEL))
-		return resp_error_with(c, 405, "METHOD_NOT_ALLOWED", op == N_ADD
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD,  op == N_ADD
 		    ? "Allow: POST, DELETE\r\n" : "Allow: POST\r\n", "%s is not "
 		    "served on %s", c->req.method_name, path);
 	/* The whole outbox: admin on every stream. */
@@ -313,14 +311,16 @@ notify_route(struct conn *c, const char *path)
 	else if ((in = sess_json_parse(c->req.body.p ? c->req.body.p : "",
 	    c->req.body.len, &e)) == NULL || !json_is_object(in)) {
 		json_decref(in);
-		return resp_error(c, 400, "BAD_REQUEST", "the body must be a "
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "the body must be a "
 		    "JSON object");
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL ||
 	    (j = job_new(J_FUNC, c)) == NULL) {
 		free(r);
 		json_decref(in);
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	}
 	r->op = op;
 	r->in = in;

@@ -585,10 +585,12 @@ name_of(const char *raw, char *name, size_t size, struct conn *c)
 	long n = pct_decode(raw, strlen(raw), name, size, 0);
 
 	if (n < 0)
-		return resp_error(c, 400, "BAD_STREAM_NAME", "stream name is "
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL,
+		    "stream name is "
 		    "too long or has a bad %%-escape"), -1;
 	if (sess_name_check(name, (size_t)n, &e) != 0)
-		return resp_error(c, 400, "BAD_STREAM_NAME", "%s", e.msg), -1;
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL, "%s",
+		    e.msg), -1;
 	return 0;
 }
 
@@ -599,7 +601,7 @@ json_respond(struct conn *c, int status, json_t *v)
 	    JSON_ENCODE_ANY) : NULL;
 
 	if (text == NULL) {
-		resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL, "out of memory");
 		return;
 	}
 	resp_simple(c, status, "application/json", text, strlen(text));
@@ -618,7 +620,7 @@ members_sse(struct conn *c, const char *name)
 
 	if ((last = sess_presence_last(sd->rd, &e)) < 0 ||
 	    (v = sess_presence_members(sd->rd, name, &e)) == NULL)
-		return resp_error(c, 500, "STORE_ERROR", "%s", e.msg);
+		return resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL, "%s", e.msg);
 	text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(v);
 	if (text == NULL || (w = calloc(1, sizeof(*w))) == NULL ||
@@ -626,7 +628,8 @@ members_sse(struct conn *c, const char *name)
 		free(text);
 		if (w != NULL)
 			free(w);
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	}
 	w->c = c;
 	w->pos = last;
@@ -681,7 +684,7 @@ log_get(struct conn *c, const char *name, const char *q)
 	int n;
 
 	if ((last = sess_presence_last(sd->rd, &e)) < 0)
-		return resp_error(c, 500, "STORE_ERROR", "%s", e.msg);
+		return resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL, "%s", e.msg);
 	l.last = 0;
 	if (query_get(q, "after", after, sizeof(after)) == 0) {
 		if (strcmp(after, "now") == 0)
@@ -689,7 +692,8 @@ log_get(struct conn *c, const char *name, const char *q)
 		else if (strcmp(after, "-1") == 0)
 			l.last = 0;
 		else if ((l.last = tool_num(after, SESS_SEQ_MAX)) < 0)
-			return resp_error(c, 400, "BAD_REQUEST", "after: '%s' "
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+			    "after: '%s' "
 			    "is not a transition seq, -1 or now", after);
 	}
 	if (query_get(q, "timeout", tmo, sizeof(tmo)) == 0 &&
@@ -700,7 +704,7 @@ log_get(struct conn *c, const char *name, const char *q)
 	    &e);
 	if (n < 0) {
 		sess_buf_release(&l.out);
-		return resp_error(c, 500, "STORE_ERROR", "%s", e.msg);
+		return resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL, "%s", e.msg);
 	}
 	if (n == 0 && query_get(q, "live", live, sizeof(live)) == 0 &&
 	    strcmp(live, "long-poll") == 0 && !sd->stopping) {
@@ -708,7 +712,7 @@ log_get(struct conn *c, const char *name, const char *q)
 		if ((w = calloc(1, sizeof(*w))) == NULL ||
 		    (w->stream = strdup(name)) == NULL) {
 			free(w);
-			return resp_error(c, 503, "OUT_OF_MEMORY",
+			return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
 			    "out of memory");
 		}
 		w->c = c;
@@ -735,13 +739,8 @@ post_done(struct job *j)
 	json_t *v;
 
 	if (c != NULL) {
-		if (j->rc == SESS_ENOENT)
-			resp_error(c, 404, "NOT_FOUND", "%s", j->err.msg);
-		else if (j->rc == SESS_EINVAL)
-			resp_error(c, 400, "BAD_REQUEST", "%s", j->err.msg);
-		else if (j->rc != 0)
-			resp_error(c, j->failure == SESS_WRITE_FULL ? 507 :
-			    503, "STORE_ERROR", "%s", j->err.msg);
+		if (j->rc != 0)
+			resp_err(c, j->rc, &j->err);
 		else {
 			v = json_pack("{s:s, s:s, s:s, s:s, s:I}", "stream",
 			    p->stream, "member", p->member, "conn", p->conn,
@@ -767,7 +766,8 @@ post(struct conn *c, const char *name)
 		return 0;
 	if ((v = sess_json_parse(c->req.body.p ? c->req.body.p : "",
 	    c->req.body.len, &e)) == NULL)
-		return resp_error(c, 400, "BAD_REQUEST", "body is not JSON: %s",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "body is not JSON: %s",
 		    e.msg);
 	ev = json_string_value(json_object_get(v, "event"));
 	member = json_string_value(json_object_get(v, "member"));
@@ -776,13 +776,14 @@ post(struct conn *c, const char *name)
 	if (!json_is_object(v) || ev == NULL || member == NULL ||
 	    conn == NULL) {
 		json_decref(v);
-		return resp_error(c, 400, "BAD_REQUEST", "expected "
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "expected "
 		    "{\"event\",\"member\",\"conn\"[,\"data\"]}");
 	}
 	if (d != NULL && !json_is_null(d) && (!json_is_object(d) ||
 	    (data = json_dumps(d, JSON_COMPACT)) == NULL)) {
 		json_decref(v);
-		return resp_error(c, 400, "BAD_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 		    "data is not a JSON object");
 	}
 	if ((strcmp(ev, "enter") != 0 && strcmp(ev, "update") != 0 &&
@@ -794,7 +795,8 @@ post(struct conn *c, const char *name)
 	    sess_pdata_check(data, &e) != 0) {
 		json_decref(v);
 		free(data);
-		return resp_error(c, 400, "BAD_REQUEST", "%s", e.msg);
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "%s",
+		    e.msg);
 	}
 	/* A token holds presence for its own subject (or admin's anyone). */
 	if (auth_http_member(c, name, SESS_CAP_PRESENCE, member) != 0) {
@@ -806,11 +808,13 @@ post(struct conn *c, const char *name)
 	json_decref(v);
 	free(data);
 	if (p == NULL)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	/* The holder is the CLI: no holder id, it renews itself. */
 	p->lease = P.grace_us;
 	if (submit(p, c, set_fn, post_done) != 0)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	return 0;
 }
 
@@ -830,12 +834,13 @@ presence_http(struct conn *c, const char *name, const char *q)
 			return log_get(c, name, q);
 		if (query_get(q, "live", buf, sizeof(buf)) == 0) {
 			if (strcmp(buf, "sse") != 0)
-				return resp_error(c, 400, "BAD_REQUEST",
-				    "live: '%s': the set is live as sse", buf);
+				return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE,
+				    NULL, "live: '%s': the set is live as sse",
+				    buf);
 			return members_sse(c, name);
 		}
 		if ((v = presence_members(name)) == NULL)
-			return resp_error(c, 500, "STORE_ERROR",
+			return resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL,
 			    "cannot read the presence of %s", name);
 		json_respond(c, 200, v);
 		json_decref(v);
@@ -843,7 +848,7 @@ presence_http(struct conn *c, const char *name, const char *q)
 	case M_POST:
 		return post(c, name);
 	default:
-		return resp_error_with(c, 405, "METHOD_NOT_ALLOWED",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
 		    "Allow: GET, HEAD, POST, OPTIONS\r\n",
 		    "%s is not served on presence", c->req.method_name);
 	}
@@ -881,13 +886,8 @@ put_done(struct job *j)
 	json_t *v;
 
 	if (c != NULL) {
-		if (j->rc == SESS_ENOENT)
-			resp_error(c, 404, "NOT_FOUND", "%s", j->err.msg);
-		else if (j->rc == SESS_EINVAL)
-			resp_error(c, 400, "BAD_REQUEST", "%s", j->err.msg);
-		else if (j->rc != 0)
-			resp_error(c, j->failure == SESS_WRITE_FULL ? 507 :
-			    503, "STORE_ERROR", "%s", j->err.msg);
+		if (j->rc != 0)
+			resp_err(c, j->rc, &j->err);
 		else {
 			v = cursor_json(p->member, &p->cur, 0);
 			json_respond(c, 200, v);
@@ -913,10 +913,11 @@ cursors_http(struct conn *c, const char *name, const char *q)
 		return 0;
 	has = query_get(q, "member", member, sizeof(member)) == 0;
 	if (has && sess_member_check("member", member, &e) != 0)
-		return resp_error(c, 400, "BAD_REQUEST", "%s", e.msg);
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "%s",
+		    e.msg);
 	if (c->req.method == M_GET || c->req.method == M_HEAD) {
 		if ((v = json_array()) == NULL)
-			return resp_error(c, 503, "OUT_OF_MEMORY",
+			return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
 			    "out of memory");
 		if (has) {
 			/* One member: its cursor, at the start if none. */
@@ -930,52 +931,52 @@ cursors_http(struct conn *c, const char *name, const char *q)
 		}
 		if (rc < 0) {
 			json_decref(v);
-			return resp_error(c, rc == SESS_ENOENT ? 404 : 500,
-			    rc == SESS_ENOENT ? "NOT_FOUND" : "STORE_ERROR",
-			    "%s", e.msg);
+			return resp_err(c, rc, &e);
 		}
 		json_respond(c, 200, v);
 		json_decref(v);
 		return 0;
 	}
 	if (c->req.method != M_PUT)
-		return resp_error_with(c, 405, "METHOD_NOT_ALLOWED",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
 		    "Allow: GET, HEAD, PUT, OPTIONS\r\n",
 		    "%s is not served on cursors", c->req.method_name);
 	if (!has)
-		return resp_error(c, 400, "BAD_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 		    "member: a ?member= is required");
 	/* A token moves its own subject's cursor (or admin's anyone's). */
 	if (auth_http_member(c, name, SESS_CAP_READ, member) != 0)
 		return 0;
 	if ((v = sess_json_parse(c->req.body.p ? c->req.body.p : "",
 	    c->req.body.len, &e)) == NULL)
-		return resp_error(c, 400, "BAD_REQUEST", "body is not JSON: %s",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "body is not JSON: %s",
 		    e.msg);
 	o = json_object_get(v, "offset");
 	if (!json_is_string(o)) {
 		json_decref(v);
-		return resp_error(c, 400, "BAD_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
 		    "expected {\"offset\":OFFSET}");
 	}
 	rc = sess_offset_parse(json_string_value(o), &kind, &seq, &e);
 	json_decref(v);
 	if (rc != 0)
-		return resp_error(c, 400, "BAD_REQUEST", "%s", e.msg);
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "%s",
+		    e.msg);
 	if (kind == SESS_OFF_START)
 		seq = 0;
 	if (kind == SESS_OFF_NOW) {
 		if ((rc = sess_stream_get(sd->rd, name, &ss, &e)) != 0)
-			return resp_error(c, rc == SESS_ENOENT ? 404 : 500,
-			    rc == SESS_ENOENT ? "NOT_FOUND" : "STORE_ERROR",
-			    "%s", e.msg);
+			return resp_err(c, rc, &e);
 		seq = ss.tail;
 	}
 	if ((p = pjob_new(name, member, NULL, NULL, NULL)) == NULL)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	p->seq = seq;
 	if (submit(p, c, cursor_fn, put_done) != 0)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	return 0;
 }
 

@@ -41,7 +41,8 @@ vapid_respond(struct conn *c, const char *pem)
 	json_t *v;
 
 	if (pub == NULL) {
-		resp_error(c, 500, "STORE_ERROR", "cannot read the VAPID key");
+		resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL,
+		    "cannot read the VAPID key");
 		return;
 	}
 	v = json_pack("{s:s}", "publicKey", pub);
@@ -49,7 +50,7 @@ vapid_respond(struct conn *c, const char *pem)
 	json_decref(v);
 	free(pub);
 	if (body == NULL) {
-		resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL, "out of memory");
 		return;
 	}
 	resp_simple(c, 200, "application/json", body, strlen(body));
@@ -72,7 +73,7 @@ vapid_done(struct job *j)
 
 	if (j->c != NULL) {
 		if (j->rc != 0)
-			resp_error(j->c, 503, "STORE_ERROR", "%s", j->err.msg);
+			resp_err(j->c, j->rc, &j->err);
 		else
 			vapid_respond(j->c, p->key);
 	}
@@ -96,7 +97,8 @@ vapid(struct conn *c)
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (j = job_new(J_FUNC, c)) == NULL) {
 		free(p);
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	}
 	j->fn = vapid_fn;
 	j->done = vapid_done;
@@ -128,7 +130,7 @@ subscribe_done(struct job *j)
 
 	if (j->c != NULL) {
 		if (j->rc != 0)
-			resp_error(j->c, 503, "STORE_ERROR", "%s", j->err.msg);
+			resp_err(j->c, j->rc, &j->err);
 		else {
 			v = json_pack("{s:s, s:s, s:b}", "member", p->member,
 			    "kind", "webpush", "created", p->created);
@@ -167,7 +169,8 @@ subscribe(struct conn *c, const char *q)
 	if ((v = sess_json_parse(c->req.body.p ? c->req.body.p : "",
 	    c->req.body.len, &e)) == NULL) {
 		auth_free(a);
-		return resp_error(c, 400, "BAD_SUBSCRIPTION", "body is not "
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_SUBSCRIPTION, NULL,
+		    "body is not "
 		    "JSON: %s", e.msg);
 	}
 	sub = json_object_get(v, "subscription");
@@ -186,7 +189,8 @@ subscribe(struct conn *c, const char *q)
 		snprintf(member, sizeof(member), "%s", subject);
 	if (subject != NULL && strcmp(member, subject) != 0) {
 		json_decref(v);
-		resp_error(c, 403, "FORBIDDEN", "the token is for member "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_FORBIDDEN, NULL,
+		    "the token is for member "
 		    "%.100s, not %.100s", subject, member);
 		auth_free(a);
 		return 0;
@@ -194,17 +198,20 @@ subscribe(struct conn *c, const char *q)
 	auth_free(a);
 	if (member[0] == '\0') {
 		json_decref(v);
-		return resp_error(c, 400, "BAD_REQUEST", "say whose "
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "say whose "
 		    "subscription it is: ?member=NAME");
 	}
 	text = json_dumps(sub, JSON_COMPACT);
 	json_decref(v);
 	if (text == NULL)
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	/* Checked here, so that a bad one is a 400 with the reason. */
 	if (sess_notify_channel_check("webpush", text, &canon, &e) != 0) {
 		free(text);
-		return resp_error(c, 400, "BAD_SUBSCRIPTION", "%s", e.msg);
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_SUBSCRIPTION, NULL,
+		    "%s", e.msg);
 	}
 	free(text);
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
@@ -214,7 +221,8 @@ subscribe(struct conn *c, const char *q)
 			free(p->member);
 		free(p);
 		free(canon);
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	}
 	p->sub = canon;
 	j->fn = subscribe_fn;
@@ -231,17 +239,17 @@ push_route(struct conn *c, const char *path, const char *q)
 
 	if (strcmp(rest, "vapid") == 0) {
 		if (c->req.method != M_GET && c->req.method != M_HEAD)
-			return resp_error_with(c, 405, "METHOD_NOT_ALLOWED",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
 			    "Allow: GET, HEAD\r\n", "%s is not served on "
 			    "%s", c->req.method_name, path);
 		return vapid(c);
 	}
 	if (strcmp(rest, "subscriptions") == 0) {
 		if (c->req.method != M_POST)
-			return resp_error_with(c, 405, "METHOD_NOT_ALLOWED",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
 			    "Allow: POST\r\n", "%s is not served on %s",
 			    c->req.method_name, path);
 		return subscribe(c, q);
 	}
-	return resp_error(c, 404, "NOT_FOUND", "no such path");
+	return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL, "no such path");
 }

@@ -288,8 +288,7 @@ save_done(struct job *j)
 		logx("saving %s %s: %s", sv->kind, sv->key, j->err.msg);
 	if (j->c != NULL) {
 		if (j->rc != 0)
-			resp_error(j->c, j->failure == SESS_WRITE_FULL ? 507 :
-			    503, "STORE_ERROR", "%s", j->err.msg);
+			resp_err(j->c, j->rc, &j->err);
 		else
 			json_respond(j->c, sv->status, sv->body);
 	}
@@ -317,7 +316,8 @@ record_save(const char *kind, const char *key, char *json, struct conn *c,
 		free(json);
 		json_decref(body);
 		if (c != NULL)
-			resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+			resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+			    "out of memory");
 		return;
 	}
 	sv->kind = strdup(kind);
@@ -707,15 +707,15 @@ sub_put(struct conn *c, const char *id)
 	cfg = parse_config(c->req.body.p ? c->req.body.p : "",
 	    c->req.body.len, &webhook, why, sizeof(why), &rejected);
 	if (cfg == NULL)
-		return resp_error(c, 400, rejected ? "WEBHOOK_URL_REJECTED" :
-		    "INVALID_REQUEST", "%s", why);
+		return resp_fail(c, SESS_EINVAL, rejected ?
+		    SESS_WHY_WEBHOOK : SESS_WHY_REQUEST, NULL, "%s", why);
 	if ((s = sub_find(id)) != NULL) {
 		json_t *v;
 
 		if (!json_equal(s->cfg, cfg)) {
 			json_decref(cfg);
-			return resp_error(c, 409, "CONFIG_CONFLICT",
-			    "subscription %s exists with another "
+			return resp_fail(c, SESS_ECONFLICT, SESS_WHY_CONFIG,
+			    NULL, "subscription %s exists with another "
 			    "configuration", id);
 		}
 		json_decref(cfg);
@@ -728,7 +728,8 @@ sub_put(struct conn *c, const char *id)
 	    (s->id = strdup(id)) == NULL) {
 		free(s);
 		json_decref(cfg);
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	}
 	s->cfg = cfg;
 	s->webhook = webhook;
@@ -755,7 +756,8 @@ sub_get(struct conn *c, const char *id)
 	json_t *v;
 
 	if (s == NULL)
-		return resp_error(c, 404, "NOT_FOUND", "no subscription %s",
+		return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
+		    "no subscription %s",
 		    id);
 	v = view(s);
 	json_respond(c, 200, v);
@@ -772,7 +774,8 @@ sub_delete(struct conn *c, const char *id)
 		if (strcmp(s->id, id) == 0)
 			break;
 	if (s == NULL)
-		return resp_error(c, 404, "NOT_FOUND", "no subscription %s",
+		return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
+		    "no subscription %s",
 		    id);
 	*pp = s->next;
 	record_save("sub", id, NULL, c, 204, NULL);
@@ -791,14 +794,14 @@ sub_add_streams(struct conn *c, struct sub *s)
 	    NULL);
 	if (!json_is_array(json_object_get(v, "streams"))) {
 		json_decref(v);
-		return resp_error(c, 400, "INVALID_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
 		    "body must be {\"streams\": [...]}");
 	}
 	json_array_foreach(json_object_get(v, "streams"), i, it) {
 		p = json_string_value(it);
 		if (p == NULL || sess_name_check(p, strlen(p), NULL) != 0) {
 			json_decref(v);
-			return resp_error(c, 400, "INVALID_REQUEST",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
 			    "streams must be stream names");
 		}
 	}
@@ -848,18 +851,21 @@ fence(struct conn *c, struct sub *s, json_t *v)
 	const char *tok = bearer(c);
 
 	if (wid == NULL || !json_is_integer(gen)) {
-		resp_error(c, 400, "INVALID_REQUEST", "wake_id and generation "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
+		    "wake_id and generation "
 		    "are required");
 		return -1;
 	}
 	if (s->state == S_IDLE || strcmp(wid, s->wake_id) != 0 ||
 	    json_integer_value(gen) != s->generation) {
-		resp_error(c, 409, "FENCED", "wake %s (generation %lld) is not "
+		resp_fail(c, SESS_ESTALE, SESS_WHY_FENCED, NULL,
+		    "wake %s (generation %lld) is not "
 		    "the current one", wid, (long long)json_integer_value(gen));
 		return -1;
 	}
 	if (tok == NULL || s->token[0] == '\0' || strcmp(tok, s->token) != 0) {
-		resp_error(c, 401, "TOKEN_INVALID", "bad or missing bearer "
+		resp_fail(c, SESS_EINVAL, SESS_WHY_TOKEN, NULL,
+		    "bad or missing bearer "
 		    "token");
 		return -1;
 	}
@@ -879,7 +885,7 @@ sub_ack(struct conn *c, struct sub *s)
 	    NULL);
 	if (!json_is_object(v)) {
 		json_decref(v);
-		return resp_error(c, 400, "INVALID_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
 		    "body must be a JSON object");
 	}
 	if (fence(c, s, v) != 0) {
@@ -895,7 +901,7 @@ sub_ack(struct conn *c, struct sub *s)
 		if (p == NULL || off == NULL || sess_offset_parse(off, &kind,
 		    &seq, NULL) != 0 || kind != SESS_OFF_SEQ) {
 			json_decref(v);
-			return resp_error(c, 400, "INVALID_REQUEST",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
 			    "acks are {\"stream\", \"offset\"}");
 		}
 		if ((l = link_find(s, p)) != NULL && seq > l->acked)
@@ -926,12 +932,12 @@ sub_claim(struct conn *c, struct sub *s)
 	worker = json_string_value(json_object_get(v, "worker"));
 	if (s->webhook) {
 		json_decref(v);
-		return resp_error(c, 400, "INVALID_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
 		    "only pull-wake subscriptions are claimed");
 	}
 	if (worker == NULL || strlen(worker) >= sizeof(s->holder)) {
 		json_decref(v);
-		return resp_error(c, 400, "INVALID_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
 		    "worker must be a string");
 	}
 	if (s->state == S_CLAIMED && now <= s->lease_until &&
@@ -974,7 +980,7 @@ sub_release(struct conn *c, struct sub *s)
 	    NULL);
 	if (!json_is_object(v)) {
 		json_decref(v);
-		return resp_error(c, 400, "INVALID_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
 		    "body must be a JSON object");
 	}
 	if (fence(c, s, v) != 0) {
@@ -1000,20 +1006,22 @@ sub_route(struct conn *c, const char *rest, size_t len)
 	size_t n;
 
 	if (memchr(rest, '\0', len) != NULL)
-		return resp_error(c, 400, "INVALID_REQUEST", "bad path");
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
+		    "bad path");
 	if (strcmp(rest, "jwks.json") == 0) {
 		if (m != M_GET && m != M_HEAD)
-			return resp_error(c, 405, "METHOD_NOT_ALLOWED",
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, NULL,
 			    "GET only");
 		return hook_jwks(c);
 	}
 	if (strncmp(rest, "subscriptions/", 14) != 0)
-		return resp_error(c, 404, "NOT_FOUND", "no such reserved path");
+		return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
+		    "no such reserved path");
 	rest += 14;
 	slash = strchr(rest, '/');
 	n = slash ? (size_t)(slash - rest) : strlen(rest);
 	if (!sub_id_ok(rest, n))
-		return resp_error(c, 400, "INVALID_REQUEST",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
 		    "bad subscription id");
 	memcpy(id, rest, n);
 	id[n] = '\0';
@@ -1037,11 +1045,12 @@ sub_route(struct conn *c, const char *rest, size_t len)
 			return sub_get(c, id);
 		if (m == M_DELETE)
 			return sub_delete(c, id);
-		return resp_error(c, 405, "METHOD_NOT_ALLOWED",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, NULL,
 		    "PUT, GET or DELETE");
 	}
 	if ((s = sub_find(id)) == NULL)
-		return resp_error(c, 404, "NOT_FOUND", "no subscription %s",
+		return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
+		    "no subscription %s",
 		    id);
 	if (strcmp(action, "streams") == 0 && m == M_POST)
 		return sub_add_streams(c, s);
@@ -1054,7 +1063,8 @@ sub_route(struct conn *c, const char *rest, size_t len)
 		return sub_claim(c, s);
 	if (strcmp(action, "release") == 0 && m == M_POST)
 		return sub_release(c, s);
-	return resp_error(c, 404, "NOT_FOUND", "no such subscription API");
+	return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
+	    "no such subscription API");
 }
 
 static void

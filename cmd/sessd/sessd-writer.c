@@ -119,6 +119,7 @@ fail(struct job *j, int rc, const struct sess_err *e)
 		    e->failure;
 		break;
 	}
+	j->err.failure = j->failure;
 	if (j->failure == SESS_WRITE_READONLY)
 		W.stale = 1;
 }

@@ -158,6 +158,13 @@ reply_new(const char *re, json_t *id)
 	return r;
 }
 
+/* The code of an error frame for a library error: the error table's. */
+static const char *
+err_code(int rc, int failure)
+{
+	return sess_status_of(rc, sess_status_why(rc, failure, 0, 0))->name;
+}
+
 static void
 send_error(struct wsconn *ws, const char *re, json_t *id,
     const char *stream, const char *code, const char *fmt, ...)
@@ -528,7 +535,8 @@ op_attach(struct wsconn *ws, json_t *id, json_t *req)
 	}
 	rc = sess_ds_get(sd->rd, name, &s, &e);
 	if (rc != 0 && rc != SESS_ENOENT) {
-		send_error(ws, "attach", id, name, "STORE_ERROR", "%s", e.msg);
+		send_error(ws, "attach", id, name, err_code(rc, 0), "%s",
+		    e.msg);
 		return;
 	}
 	if (rc == SESS_ENOENT) {
@@ -665,8 +673,7 @@ publish_done(struct job *j)
 		sub_notify(q->stream);
 	if (ws != NULL && j->rc != 0) {
 		send_error(ws, "publish", q->id, q->stream,
-		    j->rc == SESS_EINVAL ? "BAD_REQUEST" : j->rc == SESS_ENOENT ?
-		    "NOT_FOUND" : "STORE_ERROR", "%s", j->err.msg);
+		    err_code(j->rc, j->failure), "%s", j->err.msg);
 	} else if (ws != NULL) {
 		r = reply_new("publish", q->id);
 		json_object_set_new(r, "stream", json_string(q->stream));
@@ -782,7 +789,7 @@ presence_done(void *arg, int rc, const char *msg)
 	json_t *r;
 
 	if (ws != NULL && rc != 0) {
-		send_error(ws, q->re, q->id, q->stream, "STORE_ERROR", "%s",
+		send_error(ws, q->re, q->id, q->stream, err_code(rc, 0), "%s",
 		    msg ? msg : "presence was not recorded");
 	} else if (ws != NULL) {
 		r = reply_new(q->re, q->id);
@@ -871,7 +878,7 @@ op_presence(struct wsconn *ws, const char *op, json_t *id, json_t *req)
 			wsreq_end(q);
 			wsreq_free(q);
 		}
-		send_error(ws, op, id, name, "STORE_ERROR",
+		send_error(ws, op, id, name, err_code(SESS_ENOMEM, 0),
 		    "presence was not recorded");
 	}
 	free(text);
@@ -900,7 +907,7 @@ ack_done(void *arg, int rc, int64_t unread, const char *msg)
 
 	if (ws != NULL && rc != 0) {
 		send_error(ws, "ack", q->id, q->stream, rc == SESS_EINVAL ?
-		    "BAD_OFFSET" : "STORE_ERROR", "%s",
+		    "BAD_OFFSET" : err_code(rc, 0), "%s",
 		    msg ? msg : "the read position was not recorded");
 	} else if (ws != NULL) {
 		char o[SESS_OFFSET_LEN + 1];
@@ -945,7 +952,7 @@ op_ack(struct wsconn *ws, json_t *id, json_t *req)
 			wsreq_end(q);
 			wsreq_free(q);
 		}
-		send_error(ws, "ack", id, name, "STORE_ERROR",
+		send_error(ws, "ack", id, name, err_code(SESS_ENOMEM, 0),
 		    "the read position was not recorded");
 	}
 }
@@ -1214,9 +1221,9 @@ static int
 bad_upgrade(struct conn *c, int status, const char *why)
 {
 	if (status == 426)
-		return resp_error_with(c, 426, "UPGRADE_REQUIRED",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_UPGRADE,
 		    "Sec-WebSocket-Version: 13\r\n", "%s", why);
-	return resp_error(c, status, "BAD_REQUEST", "%s", why);
+	return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "%s", why);
 }
 
 static int
@@ -1249,14 +1256,14 @@ ws_token(struct conn *c, const char *qs, struct auth **out)
 
 	(void)qs;
 	if (auth_token(c, tok, sizeof(tok)) != 0) {
-		resp_error_with(c, 401, "UNAUTHORIZED",
+		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH, 
 		    "WWW-Authenticate: Bearer realm=\"sessd\"\r\n",
 		    "a token is required (Authorization: Bearer TOKEN, or "
 		    "?token=TOKEN)");
 		return -1;
 	}
 	if (auth_parse(tok, out, why, sizeof(why)) != 0) {
-		resp_error_with(c, 401, "UNAUTHORIZED",
+		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH, 
 		    "WWW-Authenticate: Bearer realm=\"sessd\", "
 		    "error=\"invalid_token\"\r\n",
 		    "%s", why);
@@ -1282,7 +1289,7 @@ ws_upgrade(struct conn *c, const char *qs)
 	int n;
 
 	if (r->method != M_GET)
-		return resp_error_with(c, 405, "METHOD_NOT_ALLOWED",
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
 		    "Allow: GET\r\n", "WebSocket upgrades are GET requests");
 	if (up == NULL || !has_word(up, "websocket") || cn == NULL ||
 	    !has_word(cn, "upgrade"))
@@ -1302,11 +1309,13 @@ ws_upgrade(struct conn *c, const char *qs)
 	if (auth == NULL && qs != NULL &&
 	    query_get(qs, "member", member, sizeof(member)) == 0 &&
 	    !member_ok(member))
-		return resp_error(c, 400, "BAD_REQUEST", "member must be 1 to "
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "member must be 1 to "
 		    "256 bytes without control characters");
 	if ((ws = calloc(1, sizeof(*ws))) == NULL) {
 		auth_free(auth);
-		return resp_error(c, 503, "OUT_OF_MEMORY", "out of memory");
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
 	}
 	ws->c = c;
 	ws->auth = auth;

@@ -75,7 +75,7 @@ www_route(struct conn *c, const char *path)
 	if (f == NULL || c->req.method == M_OPTIONS)
 		return 0;
 	if (c->req.method != M_GET && c->req.method != M_HEAD) {
-		resp_error_with(c, 405, "METHOD_NOT_ALLOWED",
+		resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
 		    "Allow: GET, HEAD, OPTIONS\r\n", "%s is not served on %s",
 		    c->req.method_name, f->path);
 		return 1;

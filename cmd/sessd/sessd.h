@@ -156,6 +156,15 @@ struct sess_buf *resp_piece_begin(struct conn *c, size_t *mark);
 int resp_piece_end(struct conn *c, size_t mark);
 /* The response is complete: the connection takes the next request. */
 void resp_finish(struct conn *c);
+/*
+ * A whole response with a JSON error body, its status and code the error
+ * table's (lib/status.c) for library error rc and why (SESS_WHY_*), with
+ * extra header lines ("Name: value\r\n"...) if not NULL.
+ */
+int resp_fail(struct conn *c, int rc, int why, const char *extra,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same for a library error e, its message the answer's. */
+int resp_err(struct conn *c, int rc, const struct sess_err *e);
 /* A whole response with a JSON error body. */
 int resp_error(struct conn *c, int status, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
