@@ -139,7 +139,7 @@ request_auth(struct conn *c)
 	struct auth *a;
 
 	if (auth_token(c, tok, sizeof(tok)) != 0) {
-		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH, 
+		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH,
 		    "WWW-Authenticate: Bearer realm=\"sessd\"\r\n",
 		    "%s", req_header(&c->req, "Authorization") != NULL ?
 		    "the Authorization header is not a bearer token" :
@@ -148,7 +148,7 @@ request_auth(struct conn *c)
 		return NULL;
 	}
 	if (auth_parse(tok, &a, why, sizeof(why)) != 0) {
-		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH, 
+		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH,
 		    "WWW-Authenticate: Bearer realm=\"sessd\", "
 		    "error=\"invalid_token\"\r\n", "%s", why);
 		return NULL;

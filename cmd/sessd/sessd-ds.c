@@ -641,8 +641,6 @@ ds_get(struct conn *c, const char *name, const struct query *q, int head)
 	int64_t start = 0, cursor;
 	int kind = OFF_START, live = 0, rc;
 
-	if (auth_http(c, name, SESS_CAP_READ) != 0)
-		return 0;
 	if (!head) {
 		if (q->noffset > 1)
 			return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
@@ -824,15 +822,13 @@ write_done(struct job *j)
 	}
 }
 
-static int
-ds_post(struct conn *c, const char *name)
+int
+ds_post(struct conn *c, const char *name, const char *qs)
 {
 	char ct[SESS_CT_MAX];
 	const char *seq;
 	struct job *j;
 
-	if (auth_http(c, name, SESS_CAP_WRITE) != 0)
-		return 0;
 	if ((j = job_new(J_APPEND, c)) == NULL)
 		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
 		    "out of memory");
@@ -893,8 +889,8 @@ fork_source(const char *v, char *out, size_t size)
 	return 0;
 }
 
-static int
-ds_put(struct conn *c, const char *name)
+int
+ds_put(struct conn *c, const char *name, const char *qs)
 {
 	char ct[SESS_CT_MAX], src[SESS_NAME_MAX + 1];
 	const char *ttl, *exp, *from, *off, *sub;
@@ -902,8 +898,6 @@ ds_put(struct conn *c, const char *name)
 	int kind;
 	struct job *j;
 
-	if (auth_http(c, name, SESS_CAP_WRITE) != 0)
-		return 0;
 	if ((j = job_new(J_CREATE, c)) == NULL)
 		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
 		    "out of memory");
@@ -981,13 +975,11 @@ ds_put(struct conn *c, const char *name)
 	return 0;
 }
 
-static int
-ds_delete(struct conn *c, const char *name)
+int
+ds_delete(struct conn *c, const char *name, const char *qs)
 {
 	struct job *j;
 
-	if (auth_http(c, name, SESS_CAP_ADMIN) != 0)
-		return 0;
 	if ((j = job_new(J_DELETE, c)) == NULL)
 		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
 		    "out of memory");
@@ -997,8 +989,8 @@ ds_delete(struct conn *c, const char *name)
 	return 0;
 }
 
-static int
-options(struct conn *c)
+int
+ds_options(struct conn *c, const char *path, const char *qs)
 {
 	const char *h = req_header(&c->req, "Access-Control-Request-Headers");
 
@@ -1016,73 +1008,11 @@ options(struct conn *c)
 	return 0;
 }
 
-static int
-dispatch(struct conn *c)
+int
+ds_read(struct conn *c, const char *name, const char *qs)
 {
-	struct req *r = &c->req;
 	struct query q;
-	struct sess_err e;
-	char *path = r->target, *qs, name[SESS_NAME_MAX + 1];
-	long n;
 
-	if ((qs = strchr(path, '?')) != NULL)
-		*qs++ = '\0';
 	parse_query(qs, &q);
-	if (r->method == M_OPTIONS)
-		return options(c);
-	if (strcmp(path, "/v1/ws") == 0)
-		return ws_upgrade(c, qs);
-	if (strncmp(path, PREFIX, PREFIX_LEN) != 0) {
-		if (strncmp(path, "/v1/push/", 9) == 0)
-			return push_route(c, path, qs);
-		if (strncmp(path, "/v1/notify/", 11) == 0)
-			return notify_route(c, path);
-		if (ext_route(c, path, qs) == 0)
-			return 0;
-		if (qs != NULL)
-			qs[-1] = '?';
-		return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
-		    "no such path");
-	}
-	n = pct_decode(path + PREFIX_LEN, strlen(path + PREFIX_LEN), name,
-	    sizeof(name), 0);
-	if (qs != NULL)
-		qs[-1] = '?';
-	if (n < 0)
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL,
-		    "stream name is "
-		    "too long or has a bad %%-escape");
-	if (strncmp(name, "__ds/", 5) == 0 || strcmp(name, "__ds") == 0)
-		return sub_route(c, name + (name[4] ? 5 : 4), (size_t)n -
-		    (name[4] ? 5 : 4));
-	if (sess_name_check(name, (size_t)n, &e) != 0)
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL, "%s",
-		    e.msg);
-	switch (r->method) {
-	case M_GET:
-		return ds_get(c, name, &q, 0);
-	case M_HEAD:
-		return ds_get(c, name, &q, 1);
-	case M_POST:
-		if (req_header(r, "Sess-Append") != NULL)
-			return ext_append(c, name);
-		return ds_post(c, name);
-	case M_PUT:
-		return ds_put(c, name);
-	case M_DELETE:
-		return ds_delete(c, name);
-	default:
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
-		    "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\n",
-		    "%s is not served on streams", r->method_name);
-	}
-}
-
-void
-route(struct conn *c)
-{
-	/* The demo page and sess.js are public, before any other check. */
-	if (www_route(c, c->req.target))
-		return;
-	(void)dispatch(c);
+	return ds_get(c, name, &q, c->req.method == M_HEAD);
 }

@@ -23,9 +23,6 @@
  * A plain Durable Streams client never sees any of it.
  */
 
-#define EVENTS_PREFIX "/v1/events/"
-#define METRICS_PATH "/v1/metrics"
-#define MESSAGES_PREFIX "/v1/messages/"
 #define SCAN_ROUNDS 64
 
 static char *
@@ -73,27 +70,8 @@ line_one(const struct sess_event *ev, void *arg)
 	return 0;
 }
 
-static int
-name_of(const char *raw, char *name, size_t size, struct conn *c)
-{
-	struct sess_err e;
-	long n = pct_decode(raw, strlen(raw), name, size, 0);
-
-	if (n < 0) {
-		resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL,
-		    "stream name is too long "
-		    "or has a bad %%-escape");
-		return -1;
-	}
-	if (sess_name_check(name, (size_t)n, &e) != 0) {
-		resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL, "%s", e.msg);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-events(struct conn *c, const char *name, const char *q)
+int
+ext_events(struct conn *c, const char *name, const char *q)
 {
 	struct sess_ds_info s;
 	struct sess_err e;
@@ -103,8 +81,6 @@ events(struct conn *c, const char *name, const char *q)
 	int kind = SESS_OFF_START, rc, round, has_type;
 	int64_t after = 0, ms = sd->poll_ms, v;
 
-	if (auth_http(c, name, SESS_CAP_READ) != 0)
-		return 0;
 	off[0] = '\0';
 	if (query_get(q, "offset", off, sizeof(off)) == 0 &&
 	    sess_offset_parse(off, &kind, &after, &e) != 0)
@@ -157,15 +133,13 @@ message_line(const struct sess_message *m, void *arg)
 	return sess_message_format(arg, m) != 0;
 }
 
-static int
-messages(struct conn *c, const char *name)
+int
+ext_messages(struct conn *c, const char *name, const char *qs)
 {
 	struct sess_buf out;
 	struct sess_err e;
 	int rc;
 
-	if (auth_http(c, name, SESS_CAP_READ) != 0)
-		return 0;
 	sess_buf_init(&out, (size_t)1 << 30);
 	if ((rc = sess_messages_each(sd->rd, name, message_line, &out,
 	    &e)) != 0) {
@@ -197,14 +171,12 @@ heap_bytes(void)
 #endif
 }
 
-static int
-metrics(struct conn *c)
+int
+ext_metrics(struct conn *c, const char *path, const char *qs)
 {
 	char body[320];
 	int topics, waiting, n;
 
-	if (auth_http(c, NULL, 0) != 0)
-		return 0;
 	waiting = fanout_count(&topics);
 	n = snprintf(body, sizeof(body), "{\"connections\":%d,\"waiting\":%d,"
 	    "\"topics\":%d,\"writes\":%d,\"queued\":%zu,\"heap\":%zu}\n",
@@ -212,32 +184,6 @@ metrics(struct conn *c)
 	    heap_bytes());
 	resp_simple(c, 200, "application/json", body, (size_t)n);
 	return 0;
-}
-
-int
-ext_route(struct conn *c, const char *path, const char *q)
-{
-	char name[SESS_NAME_MAX + 1];
-
-	if (presence_route(c, path, q) == 0)
-		return 0;
-	if (c->req.method != M_GET && c->req.method != M_HEAD)
-		return -1;
-	if (strcmp(path, METRICS_PATH) == 0)
-		return metrics(c);
-	if (strncmp(path, EVENTS_PREFIX, strlen(EVENTS_PREFIX)) == 0) {
-		if (name_of(path + strlen(EVENTS_PREFIX), name, sizeof(name),
-		    c) != 0)
-			return 0;
-		return events(c, name, q ? q : "");
-	}
-	if (strncmp(path, MESSAGES_PREFIX, strlen(MESSAGES_PREFIX)) == 0) {
-		if (name_of(path + strlen(MESSAGES_PREFIX), name, sizeof(name),
-		    c) != 0)
-			return 0;
-		return messages(c, name);
-	}
-	return -1;
 }
 
 static void
@@ -270,7 +216,7 @@ append_done(struct job *j)
 }
 
 int
-ext_append(struct conn *c, const char *name)
+ext_append(struct conn *c, const char *name, const char *qs)
 {
 	const char *id = req_header(&c->req, "Producer-Id");
 	const char *ep = req_header(&c->req, "Producer-Epoch");
@@ -282,8 +228,6 @@ ext_append(struct conn *c, const char *name)
 	long long epoch = 0, seq = 0, u = 1;
 	size_t i;
 
-	if (auth_http(c, name, SESS_CAP_WRITE) != 0)
-		return 0;
 	if ((id != NULL || ep != NULL || sq != NULL) && (id == NULL ||
 	    ep == NULL || sq == NULL || *id == '\0' || strlen(id) > ID_MAX ||
 	    (epoch = tool_num(ep, SESS_SEQ_MAX)) < 0 ||

@@ -279,7 +279,7 @@ notify_done(struct job *j)
 }
 
 int
-notify_route(struct conn *c, const char *path)
+notify_http(struct conn *c, const char *path, const char *qs)
 {
 	const char *rest = path + strlen(NOTIFY_PREFIX);
 	struct sess_err e;
@@ -299,13 +299,6 @@ notify_route(struct conn *c, const char *path)
 	else
 		return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
 		    "no such path");
-	if (c->req.method != M_POST && !(op == N_DEL))
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD,  op == N_ADD
-		    ? "Allow: POST, DELETE\r\n" : "Allow: POST\r\n", "%s is not "
-		    "served on %s", c->req.method_name, path);
-	/* The whole outbox: admin on every stream. */
-	if (auth_http(c, "**", SESS_CAP_ADMIN) != 0)
-		return 0;
 	if (op == N_KEYS)
 		in = json_object();
 	else if ((in = sess_json_parse(c->req.body.p ? c->req.body.p : "",

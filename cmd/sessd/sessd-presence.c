@@ -26,8 +26,6 @@
  *   PUT  /v1/cursors/NAME?member=M      {"offset":O}
  */
 
-#define PRESENCE_PREFIX "/v1/presence/"
-#define CURSORS_PREFIX "/v1/cursors/"
 #define TICK_MS 100                   /* sweep and run-lease checks */
 #define LOG_MAX 1000                  /* transitions per answer or poll */
 #define RUNS_MAX 64                   /* run leases closed per tick */
@@ -578,22 +576,6 @@ presence_grace_ms(void)
 }
 
 /* HTTP. */
-static int
-name_of(const char *raw, char *name, size_t size, struct conn *c)
-{
-	struct sess_err e;
-	long n = pct_decode(raw, strlen(raw), name, size, 0);
-
-	if (n < 0)
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL,
-		    "stream name is "
-		    "too long or has a bad %%-escape"), -1;
-	if (sess_name_check(name, (size_t)n, &e) != 0)
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_NAME, NULL, "%s",
-		    e.msg), -1;
-	return 0;
-}
-
 static void
 json_respond(struct conn *c, int status, json_t *v)
 {
@@ -753,8 +735,8 @@ post_done(struct job *j)
 	pjob_free(p);
 }
 
-static int
-post(struct conn *c, const char *name)
+int
+presence_post(struct conn *c, const char *name, const char *qs)
 {
 	struct sess_err e;
 	json_t *v, *d;
@@ -762,8 +744,6 @@ post(struct conn *c, const char *name)
 	char *data = NULL;
 	struct pjob *p;
 
-	if (auth_http(c, name, SESS_CAP_PRESENCE) != 0)
-		return 0;
 	if ((v = sess_json_parse(c->req.body.p ? c->req.body.p : "",
 	    c->req.body.len, &e)) == NULL)
 		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
@@ -818,40 +798,28 @@ post(struct conn *c, const char *name)
 	return 0;
 }
 
-static int
-presence_http(struct conn *c, const char *name, const char *q)
+int
+presence_get(struct conn *c, const char *name, const char *q)
 {
 	char buf[16];
 	json_t *v;
 
-	switch (c->req.method) {
-	case M_GET:
-	case M_HEAD:
-		if (auth_http(c, name, SESS_CAP_READ) != 0)
-			return 0;
-		if (query_get(q, "log", buf, sizeof(buf)) == 0 &&
-		    strcmp(buf, "0") != 0)
-			return log_get(c, name, q);
-		if (query_get(q, "live", buf, sizeof(buf)) == 0) {
-			if (strcmp(buf, "sse") != 0)
-				return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE,
-				    NULL, "live: '%s': the set is live as sse",
-				    buf);
-			return members_sse(c, name);
-		}
-		if ((v = presence_members(name)) == NULL)
-			return resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL,
-			    "cannot read the presence of %s", name);
-		json_respond(c, 200, v);
-		json_decref(v);
-		return 0;
-	case M_POST:
-		return post(c, name);
-	default:
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
-		    "Allow: GET, HEAD, POST, OPTIONS\r\n",
-		    "%s is not served on presence", c->req.method_name);
+	if (query_get(q, "log", buf, sizeof(buf)) == 0 &&
+	    strcmp(buf, "0") != 0)
+		return log_get(c, name, q);
+	if (query_get(q, "live", buf, sizeof(buf)) == 0) {
+		if (strcmp(buf, "sse") != 0)
+			return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE,
+			    NULL, "live: '%s': the set is live as sse",
+			    buf);
+		return members_sse(c, name);
 	}
+	if ((v = presence_members(name)) == NULL)
+		return resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL,
+		    "cannot read the presence of %s", name);
+	json_respond(c, 200, v);
+	json_decref(v);
+	return 0;
 }
 
 static json_t *
@@ -897,7 +865,7 @@ put_done(struct job *j)
 	pjob_free(p);
 }
 
-static int
+int
 cursors_http(struct conn *c, const char *name, const char *q)
 {
 	struct sess_cursor cur;
@@ -909,8 +877,6 @@ cursors_http(struct conn *c, const char *name, const char *q)
 	int has, rc, kind;
 	int64_t seq;
 
-	if (auth_http(c, name, SESS_CAP_READ) != 0)
-		return 0;
 	has = query_get(q, "member", member, sizeof(member)) == 0;
 	if (has && sess_member_check("member", member, &e) != 0)
 		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "%s",
@@ -938,7 +904,7 @@ cursors_http(struct conn *c, const char *name, const char *q)
 		return 0;
 	}
 	if (c->req.method != M_PUT)
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD,
 		    "Allow: GET, HEAD, PUT, OPTIONS\r\n",
 		    "%s is not served on cursors", c->req.method_name);
 	if (!has)
@@ -977,31 +943,5 @@ cursors_http(struct conn *c, const char *name, const char *q)
 	if (submit(p, c, cursor_fn, put_done) != 0)
 		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
 		    "out of memory");
-	return 0;
-}
-
-int
-presence_route(struct conn *c, const char *path, const char *q)
-{
-	char name[SESS_NAME_MAX + 1];
-	const char *rest;
-	int cursors;
-
-	if (strncmp(path, PRESENCE_PREFIX, strlen(PRESENCE_PREFIX)) == 0) {
-		rest = path + strlen(PRESENCE_PREFIX);
-		cursors = 0;
-	} else if (strncmp(path, CURSORS_PREFIX, strlen(CURSORS_PREFIX)) ==
-	    0) {
-		rest = path + strlen(CURSORS_PREFIX);
-		cursors = 1;
-	} else {
-		return -1;
-	}
-	if (name_of(rest, name, sizeof(name), c) != 0)
-		return 0;
-	if (cursors)
-		(void)cursors_http(c, name, q ? q : "");
-	else
-		(void)presence_http(c, name, q ? q : "");
 	return 0;
 }

@@ -18,7 +18,6 @@
  *     channel of the member: 201 if new, 200 if it was there, 400
  *     BAD_SUBSCRIPTION with the reason.
  */
-#define PUSH_PREFIX "/v1/push/"
 
 struct push {
 	char *member, *sub, *key;
@@ -80,8 +79,8 @@ vapid_done(struct job *j)
 	push_free(p);
 }
 
-static int
-vapid(struct conn *c)
+int
+push_vapid(struct conn *c, const char *path, const char *qs)
 {
 	struct sess_err e;
 	struct push *p;
@@ -145,8 +144,8 @@ subscribe_done(struct job *j)
 	push_free(p);
 }
 
-static int
-subscribe(struct conn *c, const char *q)
+int
+push_subscribe(struct conn *c, const char *path, const char *q)
 {
 	char member[SESS_MEMBER_MAX + 1] = "", *canon = NULL, *text;
 	struct sess_err e;
@@ -160,8 +159,6 @@ subscribe(struct conn *c, const char *q)
 	if (auth_enabled()) {
 		char tok[SESS_TOKEN_MAX + 1], why[256];
 
-		if (auth_http(c, "", 0) != 0)
-			return 0;
 		if (auth_token(c, tok, sizeof(tok)) == 0 &&
 		    auth_parse(tok, &a, why, sizeof(why)) == 0)
 			subject = auth_subject(a);
@@ -230,26 +227,4 @@ subscribe(struct conn *c, const char *q)
 	j->arg = p;
 	job_submit(j);
 	return 0;
-}
-
-int
-push_route(struct conn *c, const char *path, const char *q)
-{
-	const char *rest = path + strlen(PUSH_PREFIX);
-
-	if (strcmp(rest, "vapid") == 0) {
-		if (c->req.method != M_GET && c->req.method != M_HEAD)
-			return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
-			    "Allow: GET, HEAD\r\n", "%s is not served on "
-			    "%s", c->req.method_name, path);
-		return vapid(c);
-	}
-	if (strcmp(rest, "subscriptions") == 0) {
-		if (c->req.method != M_POST)
-			return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
-			    "Allow: POST\r\n", "%s is not served on %s",
-			    c->req.method_name, path);
-		return subscribe(c, q);
-	}
-	return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL, "no such path");
 }

@@ -997,7 +997,7 @@ sub_release(struct conn *c, struct sub *s)
 }
 
 int
-sub_route(struct conn *c, const char *rest, size_t len)
+sub_route(struct conn *c, const char *rest, const char *qs)
 {
 	char id[ID_LEN + 1];
 	const char *slash, *action;
@@ -1005,9 +1005,6 @@ sub_route(struct conn *c, const char *rest, size_t len)
 	struct sub *s;
 	size_t n;
 
-	if (memchr(rest, '\0', len) != NULL)
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_REQUEST, NULL,
-		    "bad path");
 	if (strcmp(rest, "jwks.json") == 0) {
 		if (m != M_GET && m != M_HEAD)
 			return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, NULL,

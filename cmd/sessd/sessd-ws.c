@@ -1256,14 +1256,14 @@ ws_token(struct conn *c, const char *qs, struct auth **out)
 
 	(void)qs;
 	if (auth_token(c, tok, sizeof(tok)) != 0) {
-		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH, 
+		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH,
 		    "WWW-Authenticate: Bearer realm=\"sessd\"\r\n",
 		    "a token is required (Authorization: Bearer TOKEN, or "
 		    "?token=TOKEN)");
 		return -1;
 	}
 	if (auth_parse(tok, out, why, sizeof(why)) != 0) {
-		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH, 
+		resp_fail(c, SESS_EINVAL, SESS_WHY_AUTH,
 		    "WWW-Authenticate: Bearer realm=\"sessd\", "
 		    "error=\"invalid_token\"\r\n",
 		    "%s", why);
@@ -1273,7 +1273,7 @@ ws_token(struct conn *c, const char *qs, struct auth **out)
 }
 
 int
-ws_upgrade(struct conn *c, const char *qs)
+ws_upgrade(struct conn *c, const char *path, const char *qs)
 {
 	struct req *r = &c->req;
 	const char *key = req_header(r, "Sec-WebSocket-Key");
@@ -1289,7 +1289,7 @@ ws_upgrade(struct conn *c, const char *qs)
 	int n;
 
 	if (r->method != M_GET)
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD,
 		    "Allow: GET\r\n", "WebSocket upgrades are GET requests");
 	if (up == NULL || !has_word(up, "websocket") || cn == NULL ||
 	    !has_word(cn, "upgrade"))

@@ -59,28 +59,27 @@ inm_matches(const char *inm, const char *tag)
 	return 0;
 }
 
-int
-www_route(struct conn *c, const char *path)
+const struct www_file *
+www_find(const char *path)
 {
-	const struct www_file *f = NULL;
-	const char *inm, *etag;
-	size_t i, n = strcspn(path, "?#");
+	size_t i;
 
 	for (i = 0; i < www_nfiles; i++)
-		if (strlen(www_files[i].path) == n &&
-		    strncmp(www_files[i].path, path, n) == 0) {
-			f = &www_files[i];
-			break;
-		}
-	if (f == NULL || c->req.method == M_OPTIONS)
-		return 0;
-	if (c->req.method != M_GET && c->req.method != M_HEAD) {
-		resp_fail(c, SESS_EINVAL, SESS_WHY_METHOD, 
-		    "Allow: GET, HEAD, OPTIONS\r\n", "%s is not served on %s",
-		    c->req.method_name, f->path);
-		return 1;
-	}
-	etag = etag_of(i);
+		if (strcmp(www_files[i].path, path) == 0)
+			return &www_files[i];
+	return NULL;
+}
+
+int
+www_serve(struct conn *c, const char *path, const char *qs)
+{
+	const struct www_file *f = www_find(path);
+	const char *inm, *etag;
+
+	if (f == NULL)
+		return resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
+		    "no such path");
+	etag = etag_of((size_t)(f - www_files));
 	inm = req_header(&c->req, "If-None-Match");
 	resp_start(c, inm != NULL && inm_matches(inm, etag) ? 304 : 200);
 	resp_header(c, "ETag", "%s", etag);
@@ -90,7 +89,7 @@ www_route(struct conn *c, const char *path)
 	if (c->status == 304) {
 		resp_head_end(c, B_NONE, 0);
 		resp_finish(c);
-		return 1;
+		return 0;
 	}
 	resp_header(c, "Content-Type", "%s", f->type);
 	if (strncmp(f->type, "text/html", 9) == 0) {
@@ -100,5 +99,5 @@ www_route(struct conn *c, const char *path)
 	resp_head_end(c, B_LENGTH, f->len);
 	resp_body(c, f->data, f->len);
 	resp_finish(c);
-	return 1;
+	return 0;
 }

@@ -198,15 +198,23 @@ void conn_close_after(struct conn *c);
 /* The 101 head is queued: c carries WebSocket frames from now on. */
 void conn_upgraded(struct conn *c, struct wsconn *ws);
 
-/* sessd-ds.c: the Durable Streams protocol at /v1/stream/. */
+/*
+ * sessd-route.c: the route table.  A handler gets arg, the decoded stream
+ * name (or the rest of a reserved path, or the path), and qs, the query
+ * ("" if none), once the router has checked the name, the method and the
+ * token for what the row needs.  It answers, now or later; 0.
+ */
+typedef int route_fn(struct conn *c, const char *arg, const char *qs);
 void route(struct conn *c);
 
+/* sessd-ds.c: the Durable Streams protocol at /v1/stream/. */
+route_fn ds_read, ds_post, ds_put, ds_delete, ds_options;
+
 /* sessd-ext.c: sess's own extensions (event lines, messages, appends). */
-int ext_route(struct conn *c, const char *path, const char *query);
+route_fn ext_events, ext_messages, ext_metrics, ext_append;
 /* Event lines of batch for a /v1/events waiter; 1 if any were added. */
 int ext_lines(struct sess_buf *out, const char *sj, const char *type,
     const struct sess_event *evs, size_t n);
-int ext_append(struct conn *c, const char *name);
 
 /* sessd-www.c: the demo page and sess.js, compiled in ($(BUILD)/cmd/www.c). */
 #define WWW_FILES_MAX 16
@@ -218,21 +226,19 @@ struct www_file {
 };
 extern const struct www_file www_files[];
 extern const size_t www_nfiles;
-/*
- * Answers GET and HEAD (and 405 for other methods but OPTIONS) on the
- * paths of www_files; path is the request target, its query ignored.
- * Returns 1 if it answered, else 0.
- */
-int www_route(struct conn *c, const char *path);
+/* The file of www_files at path, or NULL. */
+const struct www_file *www_find(const char *path);
+/* Answers GET and HEAD on the file at path. */
+route_fn www_serve;
 
 /* sessd-push.c: GET /v1/push/vapid, POST /v1/push/subscriptions. */
-int push_route(struct conn *c, const char *path, const char *query);
+route_fn push_vapid, push_subscribe;
 
 /* sessd-notify.c: /v1/notify/, the outbox for sess-notify -u. */
-int notify_route(struct conn *c, const char *path);
+route_fn notify_http;
 
 /* sessd-sub.c: the reserved subscription APIs under /v1/stream/__ds/. */
-int sub_route(struct conn *c, const char *rest, size_t len);
+route_fn sub_route;
 /* A stream changed (created or appended to): subscriptions look. */
 void sub_notify(const char *name);
 /* Collects webhook answers (after lws_cancel_service()). */
@@ -317,7 +323,7 @@ int sse_backlog(struct conn *c, const struct sess_ds_info *s, int64_t *pos,
     int64_t end, int64_t cursor, int *ended);
 
 /* sessd-ws.c: the WebSocket protocol at /v1/ws. */
-int ws_upgrade(struct conn *c, const char *qs);
+route_fn ws_upgrade;
 int ws_rx(struct conn *c, const void *p, size_t n);
 void ws_writeable(struct conn *c);
 void ws_free(struct conn *c);
@@ -372,8 +378,8 @@ void presence_poll(void);
 int cursor_set(const char *stream, const char *member, int64_t seq,
     void (*done)(void *arg, int rc, int64_t unread, const char *msg),
     void *arg);
-/* /v1/presence/ and /v1/cursors/; -1 if path is neither. */
-int presence_route(struct conn *c, const char *path, const char *q);
+/* /v1/presence/NAME and /v1/cursors/NAME. */
+route_fn presence_get, presence_post, cursors_http;
 /* At shutdown: HTTP watchers are answered and let go. */
 void presence_stop(void);
 /* An HTTP connection is freed: it watches no more. */
