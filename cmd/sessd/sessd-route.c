@@ -112,12 +112,13 @@ path_of(struct conn *c, const struct route *r, const char *path, char *arg,
 	long n;
 	int reserved;
 
-	if (r->match == P_WWW)
-		return www_find(path) ? (snprintf(arg, size, "%s", path), 1) :
-		    0;
-	if (r->match == P_EXACT)
-		return strcmp(path, r->path) == 0 ? (snprintf(arg, size, "%s",
-		    path), 1) : 0;
+	if (r->match == P_WWW || r->match == P_EXACT) {
+		if ((r->match == P_WWW ? www_find(path) == NULL :
+		    strcmp(path, r->path) != 0) || strlen(path) >= size)
+			return 0;
+		memcpy(arg, path, strlen(path) + 1);
+		return 1;
+	}
 	plen = strlen(r->path);
 	if (strncmp(path, r->path, plen) != 0)
 		return 0;
@@ -175,7 +176,7 @@ allowed(struct conn *c, const struct route *r, const char *arg)
 }
 
 static int
-dispatch(struct conn *c, char *path, const char *qs)
+dispatch(struct conn *c, const char *path, const char *qs)
 {
 	char arg[SESS_NAME_MAX + 1], allow[64], extra[96];
 	const struct route *r, *seen = NULL;
@@ -213,12 +214,14 @@ dispatch(struct conn *c, char *path, const char *qs)
 void
 route(struct conn *c)
 {
-	char *target = c->req.target, *qs;
+	char path[TARGET_MAX + 1];
+	const char *target = c->req.target, *qs = strchr(target, '?');
+	size_t n = qs != NULL ? (size_t)(qs - target) : strlen(target);
 
-	/* The handlers see the path alone; the target is whole again after. */
-	if ((qs = strchr(target, '?')) != NULL)
-		*qs++ = '\0';
-	(void)dispatch(c, target, qs != NULL ? qs : "");
-	if (qs != NULL)
-		qs[-1] = '?';
+	/* The target stays whole, for the log; the handlers see the path. */
+	if (n > TARGET_MAX)
+		n = TARGET_MAX;
+	memcpy(path, target, n);
+	path[n] = '\0';
+	(void)dispatch(c, path, qs != NULL ? qs + 1 : "");
 }
