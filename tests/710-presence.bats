@@ -25,6 +25,14 @@ present() {
 	sess-presence "$@" -n "$s"
 }
 
+# same WANT GOT: GOT is WANT, else both are shown.
+same() {
+	if [ "$1" != "$2" ]; then
+		printf 'want: %s\n got: %s\n' "$1" "$2"
+		return 1
+	fi
+}
+
 # transitions FILE: the "event/reason/first/last" of each line of FILE.
 transitions() {
 	sed 's/.*"event":"\([a-z]*\)".*"reason":\([a-z"]*\),"first":\([a-z]*\),"last":\([a-z]*\)}$/\1 \2 \3 \4/' "$1"
@@ -412,4 +420,81 @@ transitions() {
 	[ "$output" = '{"type":"run.end","run":"r6","reason":"abandoned"}' ]
 	run -0 sess-sub -P -t run.end job3
 	[ "${#lines[@]}" = 1 ]
+}
+
+@test "presence sse: a reader that stops reading is cut off, resumes with Last-Event-ID, and gets each of 10,000 transitions once" {
+	sessd_start
+	started_bg /dev/null sse.json timeout 600 python3 \
+		"$top/tests/helpers/presence-sse.py" "${SESSD_URL#http://}" \
+		room "$PWD/ready" "$PWD/go" "$PWD/seqs"
+	local rd=$bg
+	wait_for 30 test -e ready
+	# 10,000 transitions of about 1 kB while the reader reads nothing:
+	# far more than sessd queues for one reader and the sockets hold.
+	timeout 600 python3 - "${SESSD_URL#http://}" <<'PY'
+import http.client, json, sys
+host, port = sys.argv[1].rsplit(":", 1)
+h = http.client.HTTPConnection(host, int(port), timeout=60)
+pad = "x" * 1000
+for i in range(10000):
+    body = json.dumps({"event": "enter" if i % 2 == 0 else "leave",
+                       "member": "m", "conn": "c", "data": {"i": i, "pad": pad}})
+    h.request("POST", "/v1/presence/room", body,
+              {"Content-Type": "application/json"})
+    r = h.getresponse()
+    r.read()
+    if r.status != 200:
+        sys.exit("POST %d: %d" % (i, r.status))
+PY
+	# What the log holds for the stream, in pieces of at most 1,000.
+	local after=0 n
+	: >want
+	while :; do
+		curl -sf --max-time 30 "$SESSD_URL/v1/presence/room?log=1&after=$after" |
+			jq -r .seq >page
+		n=$(wc -l <page)
+		[ "$n" -gt 0 ] || break
+		cat page >>want
+		after=$(tail -n 1 page)
+	done
+	[ "$(wc -l <want)" -ge 10000 ]
+	tail -n 1 want >go.tmp
+	mv go.tmp go
+	exited "$rd" 0
+	cat sse.json
+	# Every transition once, in order, though it was cut off on the way.
+	same "$(cat want)" "$(cat seqs)"
+	[ "$(jq .reconnects sse.json)" -ge 1 ]
+}
+
+@test "presence sse: after= and Last-Event-ID resume after that transition; a bad one is 400" {
+	sessd_start
+	local i
+	for i in 1 2 3; do
+		run -0 http body POST /v1/presence/room \
+			-d "{\"event\":\"enter\",\"member\":\"m$i\",\"conn\":\"c$i\"}"
+		[ "$output" = 200 ]
+	done
+	curl -sf --max-time 10 "$SESSD_URL/v1/presence/room?log=1&after=0" |
+		jq -r .seq >all
+	[ "$(wc -l <all)" = 3 ]
+	# A reader that had the first gets the other two, and no members.
+	# (curl ends them after 2 s, with 28.)
+	run -28 curl -sN --max-time 2 -o a.sse \
+		"$SESSD_URL/v1/presence/room?live=sse&after=$(sed -n 1p all)"
+	same "$(sed -n '2,3p' all)" "$(sed -n 's/^id: //p' a.sse)"
+	same 2 "$(grep -c '^event: presence' a.sse)"
+	same 0 "$(grep -c '^event: members' a.sse)"
+	run -28 curl -sN --max-time 2 -o b.sse \
+		-H "Last-Event-ID: $(sed -n 2p all)" \
+		"$SESSD_URL/v1/presence/room?live=sse"
+	same "$(sed -n 3p all)" "$(sed -n 's/^id: //p' b.sse)"
+	# A new reader's members event names the transition it is as of.
+	run -28 curl -sN --max-time 2 -o c.sse \
+		"$SESSD_URL/v1/presence/room?live=sse"
+	same "id: $(sed -n 3p all)" "$(sed -n 1p c.sse)"
+	same "event: members" "$(sed -n 2p c.sse)"
+	run -0 http body GET '/v1/presence/room?live=sse&after=x'
+	[ "$output" = 400 ]
+	same '{"error":{"code":"BAD_REQUEST","message":"'"'x'"' is not a transition seq to resume after"}}' "$(cat body)"
 }

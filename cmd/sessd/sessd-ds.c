@@ -424,7 +424,7 @@ sse_caught_up(struct conn *c)
 }
 
 /* Writes more of a catch-up body or SSE backlog; 0, or -1 closed. */
-int
+static int
 feed_more(struct conn *c)
 {
 	struct feed *f = &c->feed;
@@ -516,6 +516,7 @@ read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
 			return;
 		}
 		c->feeding = 1;
+		c->feed.more = feed_more;
 		conn_kick(c);
 		return;
 	}
@@ -627,6 +628,7 @@ read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
 		resp_head_end(c, B_CHUNKED, 0);
 		resp_body(c, b.p, b.len);
 		c->feeding = 1;
+		c->feed.more = feed_more;
 		conn_kick(c);
 	}
 	sess_buf_release(&b);

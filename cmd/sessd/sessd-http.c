@@ -1182,7 +1182,7 @@ conn_writeable(struct conn *c)
 	/* A feed is written on till the socket is full, within bounds. */
 	for (i = 0; i < FEED_ROUNDS; i++) {
 		if (c->feeding && conn_queued(c) < LOW_WATER)
-			feed_more(c);
+			c->feed.more(c);
 		if (conn_queued(c) == 0)
 			break;
 		if (out_send(c) != 0)

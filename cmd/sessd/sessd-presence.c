@@ -39,6 +39,7 @@ struct pwatch {
 	char *stream;
 	int64_t pos;                  /* has transitions up to here */
 	int sse;
+	int feeding;                  /* SSE: reading its backlog first */
 };
 
 static struct {
@@ -328,35 +329,71 @@ sse_tick(lws_sorted_usec_list_t *sul)
 }
 
 struct push {
-	struct sess_buf line, frame;
+	struct sess_buf line, frame, sse;
 };
+
+/*
+ * One transition as an SSE event.  Its id is its seq, so a reader cut
+ * off (or one that lost its connection) resumes after the last it read,
+ * with Last-Event-ID.
+ */
+static int
+sse_event(struct sess_buf *b, const struct sess_ptrans *t,
+    const struct sess_buf *line)
+{
+	char id[48];
+	int n = snprintf(id, sizeof(id), "id: %lld\n", (long long)t->seq);
+
+	b->len = 0;
+	if (sess_buf_add(b, id, (size_t)n) != 0 ||
+	    sess_buf_add(b, "event: presence\ndata: ", 22) != 0 ||
+	    sess_buf_add(b, line->p, line->len - 1) != 0 ||
+	    sess_buf_add(b, "\n\n", 2) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Gives an SSE reader one event, or cuts it off if it has not read what
+ * it was given (LIVE_MAX): it resumes from the last id it read, as a
+ * slow event reader resumes from its offset.  Returns 0, or -1 if cut.
+ */
+static int
+sse_give(struct pwatch *w, const struct sess_buf *ev)
+{
+	struct conn *c = w->c;
+
+	if (conn_queued(c) + ev->len <= LIVE_MAX &&
+	    resp_body(c, ev->p, ev->len) == 0)
+		return 0;
+	watch_drop(w);
+	conn_close(c);
+	return -1;
+}
 
 static int
 push_one(const struct sess_ptrans *t, void *arg)
 {
 	struct push *pu = arg;
 	struct pwatch *w, *next;
-	struct sess_buf b;
 
 	P.last = t->seq;
 	pu->frame.len = 0;
 	if (sess_ptrans_format(&pu->frame, t, 1) == 0)
 		ws_presence(t->stream, pu->frame.p, pu->frame.len);
 	pu->line.len = 0;
-	if (sess_ptrans_format(&pu->line, t, 0) != 0)
+	if (sess_ptrans_format(&pu->line, t, 0) != 0 ||
+	    sse_event(&pu->sse, t, &pu->line) != 0)
 		return 0;
 	for (w = P.watchers; w != NULL; w = next) {
 		next = w->next;
-		if (w->pos >= t->seq || strcmp(w->stream, t->stream) != 0)
+		/* One reading its backlog gets this from the store too. */
+		if (w->feeding || w->pos >= t->seq ||
+		    strcmp(w->stream, t->stream) != 0)
 			continue;
 		w->pos = t->seq;
 		if (w->sse) {
-			sess_buf_init(&b, pu->line.len + 64);
-			if (sess_buf_add(&b, "event: presence\ndata: ", 22) ==
-			    0 && sess_buf_add(&b, pu->line.p, pu->line.len -
-			    1) == 0 && sess_buf_add(&b, "\n\n", 2) == 0)
-				resp_body(w->c, b.p, b.len);
-			sess_buf_release(&b);
+			(void)sse_give(w, &pu->sse);
 		} else {
 			/* A long-poll answers with the first it gets. */
 			struct conn *c = w->c;
@@ -380,6 +417,7 @@ presence_poll(void)
 		return;
 	sess_buf_init(&pu.line, (size_t)1 << 20);
 	sess_buf_init(&pu.frame, (size_t)1 << 20);
+	sess_buf_init(&pu.sse, (size_t)1 << 20);
 	do {
 		n = sess_presence_log(sd->rd, NULL, P.last, LOG_MAX, push_one,
 		    &pu, &e);
@@ -388,6 +426,7 @@ presence_poll(void)
 	} while (n == LOG_MAX);
 	sess_buf_release(&pu.line);
 	sess_buf_release(&pu.frame);
+	sess_buf_release(&pu.sse);
 }
 
 /* Timers: renew this sessd's rows, sweep, close runs. */
@@ -590,50 +629,164 @@ json_respond(struct conn *c, int status, json_t *v)
 	free(text);
 }
 
+/* A resumed SSE reader's backlog, read and written in pieces. */
+struct backlog {
+	struct pwatch *w;
+	struct sess_buf line, ev;
+	int stop;                     /* 1: enough for now, -1: cut */
+};
+
+#define PIECE_MAX (256 * 1024)        /* backlog queued per piece */
+
 static int
-members_sse(struct conn *c, const char *name)
+backlog_one(const struct sess_ptrans *t, void *arg)
 {
-	struct pwatch *w = NULL;
+	struct backlog *bl = arg;
+	struct conn *c = bl->w->c;
+
+	bl->w->pos = t->seq;
+	bl->line.len = 0;
+	if (sess_ptrans_format(&bl->line, t, 0) != 0 ||
+	    sse_event(&bl->ev, t, &bl->line) != 0)
+		return 0;
+	if (resp_body(c, bl->ev.p, bl->ev.len) != 0)
+		return bl->stop = -1;
+	if (conn_queued(c) >= PIECE_MAX)
+		return bl->stop = 1;
+	return 0;
+}
+
+/*
+ * The writeable callback's: the next piece of the backlog.  Once it has
+ * read all there is, live transitions come as they are logged.
+ */
+static int
+backlog_more(struct conn *c)
+{
+	struct backlog bl = { 0 };
+	struct sess_err e;
+	int n;
+
+	if ((bl.w = watch_of(c)) == NULL) {
+		c->feeding = 0;
+		return 0;
+	}
+	sess_buf_init(&bl.line, (size_t)1 << 20);
+	sess_buf_init(&bl.ev, (size_t)1 << 20);
+	n = sess_presence_log(sd->rd, bl.w->stream, bl.w->pos, LOG_MAX,
+	    backlog_one, &bl, &e);
+	sess_buf_release(&bl.line);
+	sess_buf_release(&bl.ev);
+	if (n < 0 || bl.stop < 0) {
+		if (n < 0)
+			logx("presence: %s", e.msg);
+		watch_drop(bl.w);
+		c->feeding = 0;
+		conn_close(c);
+		return -1;
+	}
+	if (bl.stop == 0 && n < LOG_MAX)
+		c->feeding = bl.w->feeding = 0;
+	return 0;
+}
+
+/*
+ * Where an SSE reader resumes: after=SEQ, else the Last-Event-ID an
+ * EventSource sends when it connects again; -1 for a new reader, -2 if
+ * either is not a seq (answered).
+ */
+static int64_t
+resume_at(struct conn *c, const char *q)
+{
+	const char *id = req_header(&c->req, "Last-Event-ID");
+	char after[32];
+	int64_t n;
+
+	if (query_get(q, "after", after, sizeof(after)) == 0)
+		id = after;
+	else if (id == NULL)
+		return -1;
+	if ((n = tool_num(id, SESS_SEQ_MAX)) < 0)
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL,
+		    "'%.32s' is not a transition seq to resume after", id), -2;
+	return n;
+}
+
+/* The members event: the set now, as of transition last. */
+static int
+members_event(struct conn *c, const char *name, int64_t last)
+{
 	struct sess_err e;
 	struct sess_buf b;
 	json_t *v;
-	char *text;
-	int64_t last;
+	char *text, id[48];
+	int n;
 
-	if ((last = sess_presence_last(sd->rd, &e)) < 0 ||
-	    (v = sess_presence_members(sd->rd, name, &e)) == NULL)
-		return resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL, "%s", e.msg);
+	if ((v = sess_presence_members(sd->rd, name, &e)) == NULL)
+		return -1;
 	text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(v);
-	if (text == NULL || (w = calloc(1, sizeof(*w))) == NULL ||
-	    (w->stream = strdup(name)) == NULL) {
-		free(text);
-		if (w != NULL)
-			free(w);
-		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
-		    "out of memory");
-	}
-	w->c = c;
-	w->pos = last;
-	w->sse = 1;
-	w->next = P.watchers;
-	P.watchers = w;
-	resp_start(c, 200);
-	resp_header(c, "Content-Type", "text/event-stream");
-	resp_header(c, "Cache-Control", "no-cache");
-	resp_header(c, "X-Accel-Buffering", "no");
-	resp_head_end(c, B_CHUNKED, 0);
-	sess_buf_init(&b, strlen(text) + 64);
+	if (text == NULL)
+		return -1;
+	n = snprintf(id, sizeof(id), "id: %lld\n", (long long)last);
+	sess_buf_init(&b, strlen(text) + 96);
+	sess_buf_add(&b, id, (size_t)n);
 	sess_buf_add(&b, "event: members\ndata: ", 21);
 	sess_buf_add(&b, text, strlen(text));
 	sess_buf_add(&b, "\n\n", 2);
 	resp_body(c, b.p, b.len);
 	sess_buf_release(&b);
 	free(text);
+	return 0;
+}
+
+/*
+ * GET /v1/presence/NAME?live=sse: a new reader gets the members event,
+ * then each transition; one that resumes gets each transition after
+ * the one it names, from the log, then the live ones.
+ */
+static int
+members_sse(struct conn *c, const char *name, const char *q)
+{
+	struct pwatch *w;
+	struct sess_err e;
+	int64_t last, from;
+
+	if ((from = resume_at(c, q)) == -2)
+		return 0;
+	if ((last = sess_presence_last(sd->rd, &e)) < 0)
+		return resp_err(c, (int)last, &e);
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (w->stream = strdup(name)) == NULL) {
+		free(w);
+		return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+		    "out of memory");
+	}
+	w->c = c;
+	w->pos = from >= 0 ? from : last;
+	w->sse = 1;
+	resp_start(c, 200);
+	resp_header(c, "Content-Type", "text/event-stream");
+	resp_header(c, "Cache-Control", "no-cache");
+	resp_header(c, "X-Accel-Buffering", "no");
+	resp_head_end(c, B_CHUNKED, 0);
+	if (from < 0 && members_event(c, name, last) != 0) {
+		free(w->stream);
+		free(w);
+		resp_finish(c);
+		return 0;
+	}
+	w->next = P.watchers;
+	P.watchers = w;
 	if (sd->stopping) {
 		presence_conn_free(c);
 		resp_finish(c);
 		return 0;
+	}
+	if (from >= 0) {
+		w->feeding = c->feeding = 1;
+		c->feed.more = backlog_more;
+		conn_kick(c);
 	}
 	c->sse_until = lws_now_usecs() + (int64_t)SSE_MAX_MS * 1000;
 	lws_sul_schedule(sd->ctx, 0, &c->ping, sse_tick,
@@ -812,7 +965,7 @@ presence_get(struct conn *c, const char *name, const char *q)
 			return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE,
 			    NULL, "live: '%s': the set is live as sse",
 			    buf);
-		return members_sse(c, name);
+		return members_sse(c, name, q);
 	}
 	if ((v = presence_members(name)) == NULL)
 		return resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL,

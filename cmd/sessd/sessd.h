@@ -80,6 +80,8 @@ struct feed {
 	int json, first, sse, ended;
 	int64_t cursor;
 	char *name;                   /* for SSE, to wait when caught up */
+	/* Writes the next piece: 0, or -1 if it closed c. */
+	int (*more)(struct conn *c);
 };
 
 struct conn {
@@ -267,7 +269,6 @@ int hook_jwks(struct conn *c);
 const char *hook_kid(void);
 /* bytes random bytes as hex into out (2 * bytes + 1). */
 void hook_random(char *out, size_t bytes);
-int feed_more(struct conn *c);
 /* Percent-decodes p[0..n) into out; -1 on a bad escape or no room. */
 long pct_decode(const char *p, size_t n, char *out, size_t size, int plus);
 /* A query parameter, decoded; 0, or -1 if absent or bad. */
