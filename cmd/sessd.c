@@ -32,7 +32,8 @@
 #define ACCEPT_BURST 64
 #define WATCH_FALLBACK_MS 100
 
-static struct sessd the;
+static void wake(void);
+static struct sessd the = { .wake = wake };
 struct sessd *sd = &the;
 
 /* What a raw descriptor adopted into lws is for. */
@@ -251,12 +252,25 @@ on_accept(struct fdh *h)
 	}
 }
 
+/*
+ * The store changed (our commit, or another process's): every live
+ * reader looks, event readers, WebSocket attachments waiting for a stream
+ * to exist, and presence watchers.
+ */
+static void
+wake(void)
+{
+	fanout_poll();
+	ws_poll();
+	presence_poll();
+}
+
 static void
 on_wake(struct fdh *h)
 {
 	(void)h;
 	sess_watch_drain(sd->watch);
-	fanout_poll();
+	wake();
 }
 
 /* While draining, the loop looks often whether it is done. */
@@ -270,7 +284,7 @@ drain_tick(lws_sorted_usec_list_t *sul)
 static void
 watch_tick(lws_sorted_usec_list_t *sul)
 {
-	fanout_poll();
+	wake();
 	lws_sul_schedule(sd->ctx, 0, sul, watch_tick,
 	    (lws_usec_t)WATCH_FALLBACK_MS * 1000);
 }

@@ -193,27 +193,6 @@ parse_uint(const char *s, int64_t max, int64_t *out)
 	return 0;
 }
 
-int64_t
-cursor_floor(const char *client)
-{
-	int64_t cur = ((int64_t)time(NULL) - CURSOR_EPOCH) / CURSOR_SECS, c;
-
-	if (client == NULL || parse_uint(client, (int64_t)1 << 53, &c) != 0)
-		return cur;
-	/* A cursor at or past ours moves on, by 1 s to an hour of jitter. */
-	if (c >= cur)
-		return c + 1 + (int64_t)(random() % (3600 / CURSOR_SECS));
-	return cur;
-}
-
-int64_t
-cursor_value(int64_t floor)
-{
-	int64_t cur = ((int64_t)time(NULL) - CURSOR_EPOCH) / CURSOR_SECS;
-
-	return cur > floor ? cur : floor;
-}
-
 /* The media type of a Content-Type value, lower case, or NULL. */
 static const char *
 media_type(const char *v, char *out, size_t size)
@@ -341,36 +320,6 @@ fill(struct conn *c, struct sess_buf *b, int64_t *pos, int64_t end)
 	}
 	*pos = last;
 	return rc;
-}
-
-void
-lp_respond(struct conn *c, const struct sess_ds_info *s, int64_t next,
-    const void *body, size_t len, int uptodate, int closed, int64_t cursor,
-    int status)
-{
-	char off[SESS_OFFSET_LEN + 1];
-
-	offset_fmt(next, off);
-	resp_start(c, status);
-	if (status == 200)
-		resp_header(c, "Content-Type", "%s", s->content_type);
-	resp_header(c, "Stream-Next-Offset", "%s", off);
-	if (uptodate)
-		resp_header(c, "Stream-Up-To-Date", "true");
-	if (closed)
-		resp_header(c, "Stream-Closed", "true");
-	else
-		resp_header(c, "Stream-Cursor", "%lld",
-		    (long long)cursor_value(cursor));
-	resp_header(c, "Cache-Control", "%s", status == 200 && len > 0 ?
-	    "private, max-age=60, stale-while-revalidate=300" : "no-store");
-	if (status == 204) {
-		resp_head_end(c, B_NONE, 0);
-	} else {
-		resp_head_end(c, B_LENGTH, len);
-		resp_body(c, body, len);
-	}
-	resp_finish(c);
 }
 
 static void

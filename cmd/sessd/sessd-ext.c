@@ -35,23 +35,6 @@ json_str(const char *s)
 	return t;
 }
 
-int
-ext_lines(struct sess_buf *out, const char *sj, const char *type,
-    const struct sess_event *evs, size_t n)
-{
-	size_t i;
-	int any = 0;
-
-	for (i = 0; i < n; i++) {
-		if (type != NULL && (evs[i].type == NULL ||
-		    strcmp(evs[i].type, type) != 0))
-			continue;
-		if (sess_event_format(out, sj, &evs[i]) == 0)
-			any = 1;
-	}
-	return any;
-}
-
 struct lines {
 	struct sess_buf *out;
 	const char *sj, *type;

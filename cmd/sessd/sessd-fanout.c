@@ -125,231 +125,13 @@ fanout_leave(struct conn *c)
 	c->w.events = 0;
 }
 
-static int
-collect(const struct sess_event *ev, void *arg)
-{
-	struct batch *b = arg;
-	struct sess_event *e;
-	size_t tl = ev->type ? strlen(ev->type) + 1 : 0;
-
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-
-		if ((e = realloc(b->ev, cap * sizeof(*e))) == NULL)
-			return -1;
-		b->ev = e;
-		b->cap = cap;
-	}
-	e = &b->ev[b->n];
-	*e = *ev;
-	/* Offsets for now: the buffer may move.  The type follows the data. */
-	e->data = (const char *)(uintptr_t)b->data.len;
-	if (sess_buf_add(&b->data, ev->data, ev->len) != 0 ||
-	    (tl > 0 && sess_buf_add(&b->data, ev->type, tl) != 0))
-		return -1;
-	e->type = tl > 0 ? "" : NULL;
-	b->n++;
-	b->last = ev->seq;
-	return 0;
-}
-
-/* Turns the offsets collect() kept into pointers. */
-static void
-batch_fix(struct batch *b)
-{
-	size_t i, at;
-
-	for (i = 0; i < b->n; i++) {
-		at = (size_t)(uintptr_t)b->ev[i].data;
-		b->ev[i].data = b->data.p + at;
-		if (b->ev[i].type != NULL)
-			b->ev[i].type = b->data.p + at + b->ev[i].len;
-	}
-}
-
-static void
-batch_release(struct batch *b)
-{
-	sess_buf_release(&b->data);
-	free(b->ev);
-	memset(b, 0, sizeof(*b));
-}
-
-/* The body a long-poll gets: a JSON array, or the bytes end to end. */
-static void
-lp_body(struct sess_buf *out, const struct sess_ds_info *s,
-    const struct batch *b)
-{
-	size_t i;
-
-	out->len = 0;
-	if (!s->json) {
-		for (i = 0; i < b->n; i++)
-			sess_buf_add(out, b->ev[i].data, b->ev[i].len);
-		return;
-	}
-	sess_buf_add(out, "[", 1);
-	for (i = 0; i < b->n; i++) {
-		if (i > 0)
-			sess_buf_add(out, ",", 1);
-		sess_buf_add(out, b->ev[i].data, b->ev[i].len);
-	}
-	sess_buf_add(out, "]", 1);
-}
-
-/*
- * Writes text as the data lines of one SSE event.  Every line break in
- * it (CRLF, LF or CR) starts a new data line, so no payload can end the
- * event early or forge another.
- */
-static void
-data_lines(struct sess_buf *out, const char *p, size_t n)
-{
-	size_t i = 0, j;
-
-	sess_buf_add(out, "event: data\n", 12);
-	for (;;) {
-		for (j = i; j < n && p[j] != '\n' && p[j] != '\r'; j++)
-			;
-		/* A leading space would be eaten by the reader: add one. */
-		if (j > i && p[i] == ' ')
-			sess_buf_add(out, "data: ", 6);
-		else
-			sess_buf_add(out, "data:", 5);
-		sess_buf_add(out, p + i, j - i);
-		sess_buf_add(out, "\n", 1);
-		if (j >= n)
-			break;
-		if (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n')
-			j++;
-		i = j + 1;
-		if (i >= n) {
-			/* The text ended with a line break. */
-			sess_buf_add(out, "data:\n", 6);
-			break;
-		}
-	}
-	sess_buf_add(out, "\n", 1);
-}
-
-static int
-is_text(const char *ct)
-{
-	return strncmp(ct, "text/", 5) == 0;
-}
-
-void
-sse_frames(struct sess_buf *out, const struct sess_ds_info *s,
-    const struct sess_event *evs, size_t n)
-{
-	struct sess_buf t;
-	size_t i;
-
-	sess_buf_init(&t, (size_t)1 << 31);
-	if (s->json) {
-		sess_buf_add(&t, "[", 1);
-		for (i = 0; i < n; i++) {
-			if (i > 0)
-				sess_buf_add(&t, ",", 1);
-			sess_buf_add(&t, evs[i].data, evs[i].len);
-		}
-		sess_buf_add(&t, "]", 1);
-	} else if (is_text(s->content_type)) {
-		for (i = 0; i < n; i++)
-			sess_buf_add(&t, evs[i].data, evs[i].len);
-	} else {
-		struct sess_buf raw;
-
-		sess_buf_init(&raw, (size_t)1 << 31);
-		for (i = 0; i < n; i++)
-			sess_buf_add(&raw, evs[i].data, evs[i].len);
-		sess_base64(&t, raw.p, raw.len, 0);
-		sess_buf_release(&raw);
-	}
-	data_lines(out, t.p ? t.p : "", t.len);
-	sess_buf_release(&t);
-}
-
-static void
-batch_sse(struct sess_buf *out, const struct sess_ds_info *s,
-    const struct batch *b)
-{
-	out->len = 0;
-	sse_frames(out, s, b->ev, b->n);
-}
-
-/* The control event after data up to next, in buf (256 bytes). */
-static int
-control_fmt(char *buf, size_t size, int64_t next, int64_t cursor,
-    int uptodate, int closed)
-{
-	int n;
-
-	if (closed)
-		n = snprintf(buf, size, "event: control\ndata:{"
-		    "\"streamNextOffset\":\"%0*lld\",\"streamClosed\":true,"
-		    "\"upToDate\":true}\n\n", SESS_OFFSET_LEN,
-		    (long long)next);
-	else
-		n = snprintf(buf, size, "event: control\ndata:{"
-		    "\"streamNextOffset\":\"%0*lld\",\"streamCursor\":"
-		    "\"%lld\"%s}\n\n", SESS_OFFSET_LEN, (long long)next,
-		    (long long)cursor_value(cursor),
-		    uptodate ? ",\"upToDate\":true" : "");
-	return n;
-}
-
-int
-sse_control(struct conn *c, int64_t next, int64_t cursor, int uptodate,
-    int closed)
-{
-	char buf[256];
-	int n = control_fmt(buf, sizeof(buf), next, cursor, uptodate, closed);
-
-	return resp_body(c, buf, (size_t)n);
-}
-
-int
-sse_backlog(struct conn *c, const struct sess_ds_info *s, int64_t *pos,
-    int64_t end, int64_t cursor, int *ended)
-{
-	struct sess_buf frames;
-	struct sess_err e;
-	struct batch b;
-	int rc, uptodate, closed;
-
-	memset(&b, 0, sizeof(b));
-	sess_buf_init(&b.data, (size_t)1 << 31);
-	sess_buf_init(&frames, (size_t)1 << 31);
-	rc = sess_ds_read(sd->rd, s, *pos, end, CHUNK_READ, collect, &b, &e);
-	if (rc < 0)
-		logx("read: %s", e.msg);
-	if (rc > 0) {
-		uptodate = b.last >= s->tail;
-		closed = uptodate && s->closed;
-		batch_fix(&b);
-		batch_sse(&frames, s, &b);
-		if (resp_body(c, frames.p, frames.len) != 0 ||
-		    sse_control(c, b.last, cursor, uptodate, closed) != 0)
-			rc = -1;
-		*pos = b.last;
-		if (closed)
-			*ended = 1;
-	} else if (rc == 0) {
-		*pos = end; /* nothing there: skip to the end */
-	}
-	sess_buf_release(&frames);
-	batch_release(&b);
-	return rc;
-}
-
 static void
 end_waiter(struct waiter *w, const struct sess_ds_info *s, int gone)
 {
 	struct conn *c;
 
-	if (w->ws != NULL) {
-		ws_end(w->ws, s, gone);
+	if (w->att != NULL) {
+		w->att->end(w->att, s, gone);
 		return;
 	}
 	c = waiter_conn(w);
@@ -390,136 +172,169 @@ room(size_t *total, struct conn *c, size_t n)
 	return -1;
 }
 
+/*
+ * What one read of a topic gives its readers, each kind's bytes made once
+ * (sessd-deliver.c) and shared by every reader of that kind.
+ */
+struct round {
+	const struct sess_ds_info *s;
+	const struct fanout_batch *b;
+	int64_t from;                 /* the topic's position before it */
+	int uptodate, closed;
+	struct sess_buf lp, sse, wsf, lines;
+	int lp_made;
+	size_t shared;                /* of sse: the data, before control */
+	int64_t now;                  /* the cursor in sse's control */
+	size_t total;                 /* queued on every connection */
+};
+
+/* A long-poll, or an event-lines long-poll: one answer, then it leaves. */
+static void
+give_answer(struct round *r, struct waiter *w, struct conn *c)
+{
+	struct sess_buf *body = &r->lp;
+	size_t q;
+
+	if (w->events) {
+		/* Only the events of its type answer it. */
+		body = &r->lines;
+		body->len = 0;
+		if (!ext_lines(body, w->sj, w->type, r->b->ev, r->b->n))
+			return;
+	} else if (!r->lp_made) {
+		lp_body(&r->lp, r->s, r->b);
+		r->lp_made = 1;
+	}
+	if (room(&r->total, c, body->len) != 0)
+		return;
+	q = conn_queued(c);
+	fanout_leave(c);
+	conn_timer(c, 0, NULL);
+	lp_respond(c, r->s, r->b->last, body->p, body->len, r->uptodate,
+	    r->closed, w->cursor, 200);
+	r->total += conn_queued(c) - q;
+}
+
+/*
+ * An SSE response: the data and its control event.  One that has not
+ * read what it was given (LIVE_MAX) is cut off: it resumes from its
+ * offset.
+ */
+static void
+give_sse(struct round *r, struct waiter *w, struct conn *c)
+{
+	size_t q;
+	int rc;
+
+	if (room(&r->total, c, r->sse.len) != 0)
+		return;
+	q = conn_queued(c);
+	if (q + r->sse.len > LIVE_MAX)
+		rc = -1;
+	else if (w->cursor <= r->now)
+		rc = resp_body(c, r->sse.p, r->sse.len);
+	else /* A cursor floor above now needs its own control. */
+		rc = resp_body(c, r->sse.p, r->shared) != 0 ? -1 :
+		    sse_control(c, r->b->last, w->cursor, r->uptodate,
+		    r->closed);
+	if (rc != 0) {
+		fanout_leave(c);
+		conn_close(c);
+		return;
+	}
+	r->total += conn_queued(c) - q;
+	if (r->closed) {
+		fanout_leave(c);
+		resp_finish(c);
+	}
+}
+
+/* The bytes of each kind that some reader of t needs, made once. */
+static void
+round_make(struct round *r, struct topic *t)
+{
+	struct waiter *w;
+	char ctl[256];
+	int n, sse = 0, ws = 0;
+
+	for (w = t->head; w != NULL; w = w->next) {
+		if (w->att != NULL)
+			ws = 1;
+		else if (w->sse)
+			sse = 1;
+	}
+	r->lp_made = 0;
+	if (sse) {
+		/* Data and control in one piece, for most readers. */
+		batch_sse(&r->sse, r->s, r->b);
+		r->shared = r->sse.len;
+		r->now = cursor_value(0);
+		n = control_fmt(ctl, sizeof(ctl), r->b->last, r->now,
+		    r->uptodate, r->closed);
+		sess_buf_add(&r->sse, ctl, (size_t)n);
+	}
+	if (ws) {
+		/* One frame for every WebSocket attachment. */
+		r->wsf.len = 0;
+		ws_events_frame(&r->wsf, t->sj, r->s, r->b->ev, r->b->n);
+	}
+}
+
+/* Gives every waiter of t the events after t->pos up to s->tail. */
 static void
 topic_deliver(struct topic *t, const struct sess_ds_info *s)
 {
 	struct waiter *w, *next;
-	struct sess_buf lp, sse, wsf;
-	struct batch b;
-	struct sess_err e;
-	char ctl[256];
-	size_t shared = 0, total, q;
-	int64_t now = 0;
-	int rc, n, any_lp, any_sse, any_ws, uptodate, closed;
-	int64_t from;
+	struct fanout_batch *b;
+	struct round r;
+	struct conn *c;
 
-	total = conns_queued();
-
-	sess_buf_init(&lp, (size_t)1 << 31);
-	sess_buf_init(&sse, (size_t)1 << 31);
-	sess_buf_init(&wsf, (size_t)1 << 31);
+	memset(&r, 0, sizeof(r));
+	r.s = s;
+	r.total = conns_queued();
+	sess_buf_init(&r.lp, (size_t)1 << 31);
+	sess_buf_init(&r.sse, (size_t)1 << 31);
+	sess_buf_init(&r.wsf, (size_t)1 << 31);
+	sess_buf_init(&r.lines, (size_t)1 << 31);
 	while (t->pos < s->tail && t->n > 0) {
-		memset(&b, 0, sizeof(b));
-		sess_buf_init(&b.data, (size_t)1 << 31);
-		rc = sess_ds_read(sd->rd, s, t->pos, s->tail, CHUNK_READ,
-		    collect, &b, &e);
-		if (rc <= 0) {
-			if (rc < 0)
-				logx("%s: %s", t->name, e.msg);
-			batch_release(&b);
+		if ((b = fanout_read(s, t->pos, s->tail, CHUNK_READ)) == NULL)
+			break;
+		if (b->n == 0) {
+			fanout_batch_free(b);
 			break;
 		}
-		batch_fix(&b);
-		uptodate = b.last >= s->tail;
-		closed = uptodate && s->closed;
-		any_lp = any_sse = any_ws = 0;
-		for (w = t->head; w != NULL; w = w->next) {
-			if (w->ws != NULL)
-				any_ws = 1;
-			else if (w->sse)
-				any_sse = 1;
-			else if (!w->events)
-				any_lp = 1;
-		}
-		if (any_sse) {
-			/* Data and control in one piece, for most readers. */
-			batch_sse(&sse, s, &b);
-			shared = sse.len;
-			now = cursor_value(0);
-			n = control_fmt(ctl, sizeof(ctl), b.last, now,
-			    uptodate, closed);
-			sess_buf_add(&sse, ctl, (size_t)n);
-		}
-		if (any_ws) {
-			/* One frame for every WebSocket attachment. */
-			wsf.len = 0;
-			ws_events_frame(&wsf, t->sj, s, b.ev, b.n);
-		}
-		from = t->pos;
+		r.b = b;
+		r.from = t->pos;
+		r.uptodate = b->last >= s->tail;
+		r.closed = r.uptodate && s->closed;
+		round_make(&r, t);
 		for (w = t->head; w != NULL; w = next) {
-			struct conn *c;
-
 			next = w->next;
-			if (w->ws != NULL) {
-				ws_deliver(w->ws, from, b.last, wsf.p, wsf.len,
-				    &total);
+			if (w->att != NULL) {
+				/* Behind: it leaves, to catch up on its own. */
+				if (w->att->deliver(w->att, r.from, b->last,
+				    r.wsf.p, r.wsf.len, &r.total) != 0)
+					fanout_unlink(w);
 				continue;
 			}
 			c = waiter_conn(w);
-			w->pos = b.last;
-			if (c->state == C_CLOSED) {
-				/* Culled for room: it has gone. */
-				fanout_leave(c);
-				continue;
-			}
-			if (w->events) {
-				/* Only the events of its type answer it. */
-				lp.len = 0;
-				if (!ext_lines(&lp, w->sj, w->type, b.ev, b.n))
-					continue;
-				if (room(&total, c, lp.len) != 0)
-					continue;
-				q = conn_queued(c);
-				fanout_leave(c);
-				conn_timer(c, 0, NULL);
-				lp_respond(c, s, b.last, lp.p, lp.len, uptodate,
-				    closed, w->cursor, 200);
-				total += conn_queued(c) - q;
-				continue;
-			}
-			if (!w->sse) {
-				if (any_lp) {
-					lp_body(&lp, s, &b);
-					any_lp = 0;
-				}
-				if (room(&total, c, lp.len) != 0)
-					continue;
-				q = conn_queued(c);
-				fanout_leave(c);
-				conn_timer(c, 0, NULL);
-				lp_respond(c, s, b.last, lp.p, lp.len,
-				    uptodate, closed, w->cursor, 200);
-				total += conn_queued(c) - q;
-				continue;
-			}
-			if (room(&total, c, sse.len) != 0)
-				continue;
-			q = conn_queued(c);
-			/* A cursor floor above now needs its own control. */
-			if (conn_queued(c) + sse.len > LIVE_MAX ||
-			    (w->cursor <= now ? resp_body(c, sse.p, sse.len) :
-			    (resp_body(c, sse.p, shared) != 0 ? -1 :
-			    sse_control(c, b.last, w->cursor, uptodate,
-			    closed))) != 0) {
-				/* Too slow: it resumes from its offset. */
-				fanout_leave(c);
-				conn_close(c);
-				continue;
-			}
-			total += conn_queued(c) - q;
-			if (closed) {
-				fanout_leave(c);
-				resp_finish(c);
-			}
+			w->pos = b->last;
+			if (c->state == C_CLOSED)
+				fanout_leave(c); /* culled for room: gone */
+			else if (w->sse)
+				give_sse(&r, w, c);
+			else
+				give_answer(&r, w, c);
 		}
-		t->pos = b.last;
-		batch_release(&b);
+		t->pos = b->last;
+		fanout_batch_free(b);
 		if (t->n == 0)
 			break;
 	}
-	sess_buf_release(&lp);
-	sess_buf_release(&sse);
-	sess_buf_release(&wsf);
+	sess_buf_release(&r.lp);
+	sess_buf_release(&r.sse);
+	sess_buf_release(&r.wsf);
+	sess_buf_release(&r.lines);
 }
 
 /*
@@ -571,8 +386,6 @@ fanout_poll(void)
 			if (t->n == 0 || topic_poll(t) != 0 || t->n == 0)
 				topic_free(t);
 		}
-	ws_poll();
-	presence_poll();
 }
 
 static void
@@ -700,7 +513,7 @@ fanout_stop(void)
 		for (t = tab[i]; t != NULL; t = t->next)
 			for (w = t->head; w != NULL; w = next) {
 				next = w->next;
-				if (w->ws != NULL) {
+				if (w->att != NULL) {
 					unlink_waiter(w);
 					continue;
 				}
@@ -740,30 +553,3 @@ fanout_unlink(struct waiter *w)
 	unlink_waiter(w);
 }
 
-struct fanout_batch *
-fanout_read(const struct sess_ds_info *s, int64_t after, int64_t upto,
-    size_t max)
-{
-	struct batch *b = calloc(1, sizeof(*b));
-	struct sess_err e;
-
-	if (b == NULL)
-		return NULL;
-	sess_buf_init(&b->data, (size_t)1 << 31);
-	if (sess_ds_read(sd->rd, s, after, upto, max, collect, b, &e) < 0) {
-		logx("read: %s", e.msg);
-		fanout_batch_free(b);
-		return NULL;
-	}
-	batch_fix(b);
-	return b;
-}
-
-void
-fanout_batch_free(struct fanout_batch *b)
-{
-	if (b == NULL)
-		return;
-	batch_release(b);
-	free(b);
-}

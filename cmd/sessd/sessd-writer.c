@@ -391,5 +391,5 @@ writer_collect(void)
 		job_free(j);
 	}
 	if (list != NULL)
-		fanout_poll();
+		sd->wake();
 }

@@ -36,6 +36,7 @@ enum { OP_CONT = 0, OP_TEXT = 1, OP_BIN = 2, OP_CLOSE = 8, OP_PING = 9,
 struct wsconn;
 
 struct wsatt {
+	struct fanout_att fa;         /* first: what the fan-out calls */
 	struct waiter w;              /* in the topic while live */
 	struct wsconn *ws;
 	struct wsatt *next;
@@ -88,18 +89,6 @@ set_pending(struct wsatt *a, int on)
 /* Frames. */
 
 #define frame_head sess_wsframe_head
-
-/* Appends a whole frame to b. */
-static int
-frame_add(struct sess_buf *b, int op, const void *p, size_t len)
-{
-	unsigned char h[10];
-	size_t hl = frame_head(h, op, len);
-
-	if (sess_buf_add(b, h, hl) != 0)
-		return -1;
-	return len > 0 ? sess_buf_add(b, p, len) : 0;
-}
 
 static int
 send_frame(struct wsconn *ws, int op, const void *p, size_t len)
@@ -194,88 +183,16 @@ send_error(struct wsconn *ws, const char *re, json_t *id,
 /* Events. */
 
 static void
-offset_add(struct sess_buf *b, int64_t seq)
-{
-	char off[SESS_OFFSET_LEN + 1];
-
-	sess_offset_fmt(seq, off);
-	sess_buf_add(b, "\"", 1);
-	sess_buf_add(b, off, SESS_OFFSET_LEN);
-	sess_buf_add(b, "\"", 1);
-}
-
-/*
- * The text of an events push for evs[0..n) of stream s (sj: its name as
- * a JSON string).  JSON streams give each value as it is; other streams
- * give the bytes as a string (base64 if they are not UTF-8).
- */
-static void
-ws_events_text(struct sess_buf *b, const char *sj,
-    const struct sess_ds_info *s, const struct sess_event *evs, size_t n)
-{
-	char t[32];
-	size_t i;
-	long bad;
-
-	sess_buf_add(b, "{\"op\":\"events\",\"stream\":", 24);
-	sess_buf_add(b, sj, strlen(sj));
-	sess_buf_add(b, ",\"events\":[", 11);
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			sess_buf_add(b, ",", 1);
-		sess_buf_add(b, "{\"offset\":", 10);
-		offset_add(b, evs[i].seq);
-		sess_buf_add(b, ",\"time\":\"", 9);
-		sess_buf_add(b, t, sess_time_fmt(evs[i].time, t));
-		sess_buf_add(b, "\",\"data\":", 9);
-		if (s->json) {
-			sess_buf_add(b, evs[i].data, evs[i].len);
-		} else if (sess_utf8_prefix((const unsigned char *)
-		    evs[i].data, evs[i].len, &bad) == evs[i].len) {
-			json_t *v = json_stringn(evs[i].data, evs[i].len);
-			char *e = v ? json_dumps(v, JSON_COMPACT |
-			    JSON_ENCODE_ANY) : NULL;
-
-			if (e != NULL)
-				sess_buf_add(b, e, strlen(e));
-			free(e);
-			json_decref(v);
-		} else {
-			sess_buf_add(b, "\"", 1);
-			sess_base64(b, evs[i].data, evs[i].len, 0);
-			sess_buf_add(b, "\",\"encoding\":\"base64\"", 22);
-		}
-		sess_buf_add(b, "}", 1);
-	}
-	sess_buf_add(b, "],\"next\":", 9);
-	offset_add(b, n > 0 ? evs[n - 1].seq : 0);
-	sess_buf_add(b, "}", 1);
-}
-
-void
-ws_events_frame(struct sess_buf *out, const char *sj,
-    const struct sess_ds_info *s, const struct sess_event *evs, size_t n)
-{
-	struct sess_buf t;
-
-	sess_buf_init(&t, (size_t)1 << 31);
-	ws_events_text(&t, sj, s, evs, n);
-	frame_add(out, OP_TEXT, t.p, t.len);
-	sess_buf_release(&t);
-}
-
-static void
 want_writeable(struct wsconn *ws)
 {
 	conn_kick(ws->c);
 	conn_want_write(ws->c);
 }
 
-/* a leaves the topic and catches up from the store. */
+/* a catches up from the store (the fan-out has let it go). */
 static void
 fall_behind(struct wsatt *a)
 {
-	fanout_unlink(&a->w);
 	if (!a->behind) {
 		a->behind = 1;
 		a->ws->nbehind++;
@@ -287,10 +204,11 @@ fall_behind(struct wsatt *a)
  * From the fan-out: the frame with t's new events, which a has up to
  * from.  Returns 0, or -1 if a was switched to catching up.
  */
-int
-ws_deliver(struct wsatt *a, int64_t from, int64_t last, const void *frame,
-    size_t len, size_t *total)
+static int
+ws_deliver(struct fanout_att *fa, int64_t from, int64_t last,
+    const void *frame, size_t len, size_t *total)
 {
+	struct wsatt *a = (struct wsatt *)fa;
 	struct conn *c = a->ws->c;
 
 	if (c->state == C_CLOSED)
@@ -346,9 +264,11 @@ att_free(struct wsatt *a)
 }
 
 /* From the fan-out: a's stream was closed (gone 0) or deleted. */
-void
-ws_end(struct wsatt *a, const struct sess_ds_info *s, int gone)
+static void
+ws_end(struct fanout_att *fa, const struct sess_ds_info *s, int gone)
 {
+	struct wsatt *a = (struct wsatt *)fa;
+
 	if (gone)
 		att_push(a, "gone", -1);
 	else
@@ -372,7 +292,7 @@ catch_up(struct wsatt *a)
 	rc = sess_ds_get(sd->rd, a->name, &s, &e);
 	if (rc == SESS_ENOENT) {
 		if (s.gone) {
-			ws_end(a, &s, 1);
+			ws_end(&a->fa, &s, 1);
 			return 0;
 		}
 		/* Not there yet: fanout_poll() looks again. */
@@ -402,7 +322,7 @@ catch_up(struct wsatt *a)
 		return 1;
 	}
 	if (s.closed) {
-		ws_end(a, &s, 0);
+		ws_end(&a->fa, &s, 0);
 		return 0;
 	}
 	if (fanout_join(&a->w, &s, a->name, a->pos) != 0)
@@ -572,7 +492,9 @@ op_attach(struct wsconn *ws, json_t *id, json_t *req)
 	a->sj = json_dumps(jname, JSON_COMPACT | JSON_ENCODE_ANY);
 	json_decref(jname);
 	a->ws = ws;
-	a->w.ws = a;
+	a->fa.deliver = ws_deliver;
+	a->fa.end = ws_end;
+	a->w.att = &a->fa;
 	a->pos = seq;
 	a->next = ws->atts;
 	ws->atts = a;
@@ -1426,7 +1348,7 @@ ws_presence(const char *stream, const char *frame, size_t len)
 	if (nws == 0)
 		return;
 	sess_buf_init(&f, (size_t)1 << 31);
-	if (frame_add(&f, OP_TEXT, frame, len) != 0) {
+	if (ws_frame_add(&f, OP_TEXT, frame, len) != 0) {
 		sess_buf_release(&f);
 		return;
 	}

@@ -57,6 +57,23 @@ struct conn;
 struct topic;
 struct job;
 struct wsatt;
+
+/*
+ * A reader that is no HTTP response (a WebSocket attachment) takes what
+ * the fan-out read through these, so that the fan-out calls no protocol
+ * file by name.
+ */
+struct fanout_att {
+	/*
+	 * The frame of the new events (from, last]: 0, or -1 if the reader
+	 * is behind, and the fan-out lets it go to catch up by itself.
+	 */
+	int (*deliver)(struct fanout_att *a, int64_t from, int64_t last,
+	    const void *frame, size_t len, size_t *total);
+	/* Its stream was closed (gone 0) or deleted. */
+	void (*end)(struct fanout_att *a, const struct sess_ds_info *s,
+	    int gone);
+};
 struct wsconn;
 struct auth;
 
@@ -70,7 +87,7 @@ struct waiter {
 	/* GET /v1/events long-polls: event lines, maybe of one type */
 	int events;
 	char *type, *sj;
-	struct wsatt *ws;             /* a WebSocket attachment's, or NULL */
+	struct fanout_att *att;       /* a WebSocket attachment's, or NULL */
 };
 
 /* A catch-up body being written in pieces. */
@@ -120,6 +137,8 @@ enum { C_HEAD, C_BODY, C_BUSY, C_WS, C_CLOSED };
 
 /* The daemon. */
 struct sessd {
+	/* After a commit: live readers look (sessd.c, for those below). */
+	void (*wake)(void);
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
 	struct sess_store *rd;        /* reads, on the loop thread */
@@ -323,6 +342,23 @@ int sse_control(struct conn *c, int64_t next, int64_t cursor, int uptodate,
 int sse_backlog(struct conn *c, const struct sess_ds_info *s, int64_t *pos,
     int64_t end, int64_t cursor, int *ended);
 
+/*
+ * sessd-deliver.c: the bytes each kind of live reader gets from one read
+ * of a stream (a struct fanout_batch), for the fan-out and the catch-up
+ * paths alike.
+ */
+/* The body a long-poll gets: a JSON array, or the bytes end to end. */
+void lp_body(struct sess_buf *out, const struct sess_ds_info *s,
+    const struct fanout_batch *b);
+/* out is the SSE data event of b. */
+void batch_sse(struct sess_buf *out, const struct sess_ds_info *s,
+    const struct fanout_batch *b);
+/* The SSE control event after data up to next, in buf (256 bytes). */
+int control_fmt(char *buf, size_t size, int64_t next, int64_t cursor,
+    int uptodate, int closed);
+/* Appends a whole WebSocket frame to b. */
+int ws_frame_add(struct sess_buf *b, int op, const void *p, size_t len);
+
 /* sessd-ws.c: the WebSocket protocol at /v1/ws. */
 route_fn ws_upgrade;
 int ws_rx(struct conn *c, const void *p, size_t n);
@@ -334,14 +370,6 @@ int ws_count(void);
 /* The frame of an events push, for every attachment of a topic. */
 void ws_events_frame(struct sess_buf *out, const char *sj,
     const struct sess_ds_info *s, const struct sess_event *evs, size_t n);
-/*
- * Gives a the frame of the events (from, last] of its stream; returns -1
- * if a fell behind instead (it catches up from the store).  total counts
- * the live output queued on every connection.
- */
-int ws_deliver(struct wsatt *a, int64_t from, int64_t last, const void *frame,
-    size_t len, size_t *total);
-void ws_end(struct wsatt *a, const struct sess_ds_info *s, int gone);
 /* A transition from presence_poll(), as a push frame's JSON text. */
 void ws_presence(const char *stream, const char *frame, size_t len);
 
