@@ -463,7 +463,7 @@ topic_deliver(struct topic *t, const struct sess_ds_info *s)
 				continue;
 			}
 			if (w->events) {
-				/* Only the events of its type answer it. */
+				/* Only the events of its types answer it. */
 				lp.len = 0;
 				if (!ext_lines(&lp, w->sj, w->type, b.ev, b.n))
 					continue;
