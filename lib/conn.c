@@ -244,8 +244,8 @@ sess_feed_wait(struct sess_feed *f, int ms, struct sess_err *e)
 		    e)) == NULL)
 			return e ? e->code : SESS_ENOMEM;
 		if ((rc = sess_watch_wait(f->w, ms, f->c->hup)) == SESS_EPIPE)
-			return sess_err_set(e, SESS_EPIPE, "the output's reader "
-			    "has gone");
+			return sess_err_set(e, SESS_EPIPE, "the output's "
+			    "reader has gone");
 		return rc;
 	}
 	/* A long-poll: the server answers as soon as there is something. */

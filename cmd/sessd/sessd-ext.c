@@ -158,8 +158,8 @@ events(struct conn *c, const char *name, const char *q)
 	    sess_offset_parse(off, &kind, &after, &e) != 0)
 		return resp_error(c, 400, "BAD_REQUEST", "%s", e.msg);
 	if ((tl = types_of(q, types, sizeof(types))) < 0)
-		return resp_error(c, 400, "BAD_REQUEST", "type: a bad %%-escape, "
-		    "or more than %d bytes of types", TYPES_MAX);
+		return resp_error(c, 400, "BAD_REQUEST", "type: a bad "
+		    "%%-escape, or more than %d bytes of types", TYPES_MAX);
 	if (query_get(q, "timeout", tmo, sizeof(tmo)) == 0 &&
 	    (v = tool_num(tmo, 3600000)) > 0 && v < ms)
 		ms = v;
