@@ -58,7 +58,9 @@ static struct {
 	const char *stream, *member, *data;
 	char conn[64];
 	int64_t lease_us;             /* embedded: -g; remote: the server's */
+	int64_t renew_at;             /* when the held lease is renewed */
 	int entered;
+	int hup;                      /* 1 (stdout) when watching, else -1 */
 } P;
 
 static int64_t
@@ -240,9 +242,13 @@ watch_step(struct printer *p, int wait_ms)
 	snprintf(q, sizeof(q), "?log=1&after=%lld%s%d", (long long)p->last,
 	    wait_ms > 0 ? "&live=long-poll&timeout=" : "&x=", wait_ms);
 	sess_buf_init(&body, (size_t)64 << 20);
-	if (sess_remote_call(P.rm, "GET", "/v1/presence", P.stream, q, NULL,
-	    0, 30000L + wait_ms, &body, &next, &e) != 0)
+	if ((rc = sess_remote_call(P.rm, "GET", "/v1/presence", P.stream, q,
+	    NULL, 0, 30000L + wait_ms, &body, &next, &e)) != 0) {
+		sess_buf_release(&body);
+		if (rc == SESS_EPIPE)
+			return 1; /* nobody reads what we write any more */
 		tool_die(&e);
+	}
 	for (line = body.p; line != NULL && line < body.p + body.len;
 	    line = nl + 1) {
 		json_t *v;
@@ -271,31 +277,38 @@ watch_step(struct printer *p, int wait_ms)
 }
 
 /*
- * Waits up to ms for a change (a commit) or a signal.  In embedded mode
+ * Waits up to ms for a change (a commit), a signal, or (when watching)
+ * the reader of stdout going away, which returns 1.  In embedded mode
  * the signals are blocked but here, so one that comes while we work
  * ends the wait at once instead of being missed.
  */
-static void
+static int
 nap(int ms)
 {
 	struct sess_err e;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	struct timespec ts;
 	sigset_t none;
 
 	if (ms <= 0)
-		return;
+		return 0;
 	if (P.st != NULL && P.w == NULL && (P.w = sess_watch_open(P.st,
 	    &e)) == NULL)
 		tool_die(&e);
-	pfd.fd = P.w != NULL ? sess_watch_fd(P.w) : -1;
-	pfd.events = POLLIN;
-	pfd.revents = 0;
+	pfd[0].fd = P.w != NULL ? sess_watch_fd(P.w) : -1;
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+	pfd[1].fd = P.hup;
+	pfd[1].events = 0;     /* the errors are reported whatever is asked */
+	pfd[1].revents = 0;
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (long)(ms % 1000) * 1000000;
 	sigemptyset(&none);
-	if (ppoll(&pfd, 1, &ts, &none) > 0 && P.w != NULL)
+	if (ppoll(pfd, 2, &ts, &none) <= 0)
+		return 0;
+	if (pfd[0].revents != 0 && P.w != NULL)
 		sess_watch_drain(P.w);
+	return pfd[1].revents != 0 && sess_hangup_wait(P.hup, 0);
 }
 
 static int64_t
@@ -318,34 +331,27 @@ last_seq(void)
 	return next > 0 ? next : 0;
 }
 
-int
-main(int argc, char **argv)
-{
-	const char *db = NULL, *url = NULL;
-	struct printer pr;
-	struct sigaction sa;
-	struct sess_err e;
-	long long v, after = -2;
-	int64_t deadline = -1, renew_at = 0, left, t, mark;
-	int c, await = 0, any = 0, watch = 0, status = 0, ms, rc;
-	struct sess_buf b;
-	char qs[96];
-	long long grace = DEFAULT_GRACE;
-	json_t *list, *m;
-	size_t i;
+struct opts {
+	const char *db, *url;
+	long long after, grace;
+	int64_t deadline;
+	int await, any, watch;
+};
 
-	if (tool_init() != 0)
-		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
-	memset(&pr, 0, sizeof(pr));
-	pr.count = -1;
+static void
+options(int argc, char **argv, struct opts *o, struct printer *pr)
+{
+	long long v;
+	int c;
+
 	while ((c = getopt_long(argc, argv, "aC:D:d:e:g:hno:u:W:w", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'a':
-			await = 1;
+			o->await = 1;
 			break;
 		case 'C':
-			if ((pr.count = tool_num(optarg, 1LL << 62)) < 1)
+			if ((pr->count = tool_num(optarg, 1LL << 62)) < 1)
 				errx(EXIT_USAGE, "-C: '%s' is not a positive "
 				    "count", optarg);
 			break;
@@ -353,13 +359,13 @@ main(int argc, char **argv)
 			P.data = optarg;
 			break;
 		case 'd':
-			db = optarg;
+			o->db = optarg;
 			break;
 		case 'e':
 			P.member = optarg;
 			break;
 		case 'g':
-			if ((grace = tool_num(optarg, 86400)) < 1)
+			if ((o->grace = tool_num(optarg, 86400)) < 1)
 				errx(EXIT_USAGE, "-g: '%s' is not seconds from "
 				    "1 to 86400", optarg);
 			break;
@@ -367,80 +373,82 @@ main(int argc, char **argv)
 			usage(stdout);
 			break;
 		case 'n':
-			any = 1;
+			o->any = 1;
 			break;
 		case 'o':
 			if (strcmp(optarg, "-1") == 0)
-				after = 0;
-			else if ((after = tool_num(optarg, SESS_SEQ_MAX)) < 0)
+				o->after = 0;
+			else if ((o->after = tool_num(optarg,
+			    SESS_SEQ_MAX)) < 0)
 				errx(EXIT_USAGE, "-o: '%s' is not a transition "
 				    "seq (or -1)", optarg);
 			break;
 		case 'u':
-			url = optarg;
+			o->url = optarg;
 			break;
 		case 'W':
 			if ((v = tool_num(optarg, 1LL << 31)) < 0)
 				errx(EXIT_USAGE, "-W: '%s' is not a number of "
 				    "seconds", optarg);
-			deadline = now_ms() + v * 1000;
+			o->deadline = now_ms() + v * 1000;
 			break;
 		case 'w':
-			watch = 1;
+			o->watch = 1;
 			break;
 		default:
 			usage(stderr);
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (argc != 1)
-		usage(stderr);
-	P.stream = argv[0];
-	if (await + any + watch > 1)
+}
+
+/* The combinations of options that make no sense are usage errors. */
+static void
+check(const struct opts *o, const struct printer *pr)
+{
+	struct sess_err e;
+
+	if (o->await + o->any + o->watch > 1)
 		errx(EXIT_USAGE, "-a, -n and -w are alternatives: give one");
 	if (P.data != NULL && P.member == NULL)
 		errx(EXIT_USAGE, "-D goes with -e MEMBER");
-	if ((pr.count > 0 || after != -2) && !watch)
+	if ((pr->count > 0 || o->after != -2) && !o->watch)
 		errx(EXIT_USAGE, "-C and -o go with -w");
 	if (sess_name_check(P.stream, strlen(P.stream), &e) != 0 ||
 	    (P.member != NULL && sess_member_check("-e: member", P.member,
 	    &e) != 0) || (P.data != NULL && sess_pdata_check(P.data, &e) != 0))
 		errx(EXIT_USAGE, "%s%s", P.data != NULL && strncmp(e.msg,
 		    "data", 4) == 0 ? "-D: " : "", e.msg);
+}
 
-	P.lease_us = grace * 1000000;
-	/* Holders, waiters and watchers may come before the store does. */
-	P.c = tool_conn(db, url, P.member != NULL || await || watch ? 0 :
-	    SESS_RDONLY);
-	P.st = sess_conn_store(P.c);
-	P.rm = sess_conn_remote(P.c);
-	sess_buf_init(&pr.out, 1 << 20);
+/* Without -a, -n, -w or -e: prints the members present, one a line. */
+static void
+list(void)
+{
+	json_t *v = members(), *m;
+	size_t i;
 
-	if (any) {
-		status = anyone() ? 0 : EXIT_NO;
-		goto out;
-	}
-	if (!await && !watch && P.member == NULL) {
-		list = members();
-		json_array_foreach(list, i, m) {
-			char *text = json_dumps(m, JSON_COMPACT |
-			    JSON_PRESERVE_ORDER);
+	json_array_foreach(v, i, m) {
+		char *text = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
-			if (text == NULL)
-				err(EXIT_TEMP, "out of memory");
-			if (tool_write(text, strlen(text)) != 0 ||
-			    tool_write("\n", 1) != 0) {
-				free(text);
-				break;
-			}
+		if (text == NULL)
+			err(EXIT_TEMP, "out of memory");
+		if (tool_write(text, strlen(text)) != 0 ||
+		    tool_write("\n", 1) != 0) {
 			free(text);
+			break;
 		}
-		json_decref(list);
-		goto out;
+		free(text);
 	}
+	json_decref(v);
+}
 
-	/* From here on, a signal ends the wait (and leaves, if entered). */
+/* From here on, a signal ends the wait (and leaves, if entered). */
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+	sigset_t mask;
+
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -448,76 +456,148 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	if (P.st != NULL) {
-		sigset_t mask;
-
 		sigemptyset(&mask);
 		sigaddset(&mask, SIGTERM);
 		sigaddset(&mask, SIGINT);
 		sigaddset(&mask, SIGHUP);
 		sigprocmask(SIG_BLOCK, &mask, NULL);
 	}
-	if (watch)
-		pr.last = after >= 0 ? after : last_seq();
-	if (P.member != NULL) {
-		/* A connection id of its own: this process's rows. */
-		char h[17];
-		unsigned long r;
+}
 
-		srandom((unsigned)getpid() ^ (unsigned)time(NULL) ^
-		    (unsigned)now_ms());
-		r = (unsigned long)random();
-		snprintf(h, sizeof(h), "%08lx", r & 0xffffffffUL);
-		snprintf(P.conn, sizeof(P.conn), "cli-%ld-%s", (long)getpid(),
-		    h);
-		if (set("enter", &e) != 0)
-			tool_die(&e);
-		P.entered = 1;
-		renew_at = now_ms() + P.lease_us / 3000;
-	}
+/* -e: enters, with a connection id of its own: this process's rows. */
+static void
+enter(void)
+{
+	struct sess_err e;
+	unsigned long r;
+	char h[17];
+
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL) ^
+	    (unsigned)now_ms());
+	r = (unsigned long)random();
+	snprintf(h, sizeof(h), "%08lx", r & 0xffffffffUL);
+	snprintf(P.conn, sizeof(P.conn), "cli-%ld-%s", (long)getpid(), h);
+	if (set("enter", &e) != 0)
+		tool_die(&e);
+	P.entered = 1;
+	P.renew_at = now_ms() + P.lease_us / 3000;
+}
+
+/* -a, remote: a long-poll on the transitions after mark wakes us. */
+static void
+remote_wait(int64_t mark, int ms)
+{
+	struct sess_err e;
+	struct sess_buf b;
+	char qs[96];
+	int rc;
+
+	snprintf(qs, sizeof(qs), "?log=1&after=%lld&live=long-poll&"
+	    "timeout=%d", (long long)mark, ms);
+	sess_buf_init(&b, (size_t)64 << 20);
+	rc = sess_remote_call(P.rm, "GET", "/v1/presence", P.stream, qs, NULL,
+	    0, 30000L + ms, &b, NULL, &e);
+	sess_buf_release(&b);
+	if (rc != 0)
+		tool_die(&e);
+}
+
+/* How long to sleep at most: until the renewal, or the deadline. */
+static int
+slice(int64_t t, int64_t deadline)
+{
+	int64_t left = deadline >= 0 ? deadline - t : -1;
+	int ms = P.rm != NULL ? POLL_SLICE_MS : WAIT_SLICE_MS;
+
+	if (left >= 0 && left < ms)
+		ms = (int)left;
+	if (P.entered && P.renew_at - t < ms)
+		ms = (int)(P.renew_at - t);
+	return ms < 1 ? 1 : ms;
+}
+
+/*
+ * Holds, waits or watches until done: someone present (-a), the count
+ * (-C), a signal, -W, or the reader of what -w writes gone.  Returns the
+ * exit status.
+ */
+static int
+hold(const struct opts *o, struct printer *pr)
+{
+	int64_t t, mark;
+	int ms;
+
 	while (!stopping) {
 		/* Remote: mark the log first, so nothing slips in between. */
-		mark = P.rm != NULL && await ? last_seq() : 0;
-		if (await && anyone())
+		mark = P.rm != NULL && o->await ? last_seq() : 0;
+		if (o->await && anyone())
 			break;
-		if (watch && watch_step(&pr, 0))
+		if (o->watch && watch_step(pr, 0))
 			break;
 		t = now_ms();
-		if (deadline >= 0 && t >= deadline) {
-			status = EXIT_NO;
-			break;
-		}
-		if (P.entered && t >= renew_at) {
+		if (o->deadline >= 0 && t >= o->deadline)
+			return EXIT_NO;
+		if (P.entered && t >= P.renew_at) {
 			renew();
-			renew_at = t + P.lease_us / 3000;
+			P.renew_at = t + P.lease_us / 3000;
 		}
 		/* Sleep until a change, the renewal, or the deadline. */
-		ms = P.rm != NULL ? POLL_SLICE_MS : WAIT_SLICE_MS;
-		left = deadline >= 0 ? deadline - t : -1;
-		if (left >= 0 && left < ms)
-			ms = (int)left;
-		if (P.entered && renew_at - t < ms)
-			ms = (int)(renew_at - t);
-		if (ms < 1)
-			ms = 1;
-		if (P.rm != NULL && watch) {
-			if (watch_step(&pr, ms))
+		ms = slice(t, o->deadline);
+		if (P.rm != NULL && o->watch) {
+			if (watch_step(pr, ms))
 				break;
-		} else if (P.rm != NULL && await) {
-			/* A long-poll on the transitions wakes us. */
-			snprintf(qs, sizeof(qs), "?log=1&after=%lld&live="
-			    "long-poll&timeout=%d", (long long)mark, ms);
-			sess_buf_init(&b, (size_t)64 << 20);
-			rc = sess_remote_call(P.rm, "GET", "/v1/presence",
-			    P.stream, qs, NULL, 0, 30000L + ms, &b, NULL, &e);
-			sess_buf_release(&b);
-			if (rc != 0)
-				tool_die(&e);
-		} else {
-			nap(ms);
+		} else if (P.rm != NULL && o->await) {
+			remote_wait(mark, ms);
+		} else if (nap(ms)) {
+			break;
 		}
 	}
-	leave();
-out:
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = { .after = -2, .grace = DEFAULT_GRACE,
+	    .deadline = -1 };
+	struct printer pr;
+	int status = 0;
+
+	if (tool_init() != 0)
+		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
+	memset(&pr, 0, sizeof(pr));
+	pr.count = -1;
+	P.hup = -1;
+	options(argc, argv, &o, &pr);
+	if (argc - optind != 1)
+		usage(stderr);
+	P.stream = argv[optind];
+	check(&o, &pr);
+	P.lease_us = o.grace * 1000000;
+	/* Holders, waiters and watchers may come before the store does. */
+	P.c = tool_conn(o.db, o.url, P.member != NULL || o.await || o.watch ?
+	    0 : SESS_RDONLY);
+	P.st = sess_conn_store(P.c);
+	P.rm = sess_conn_remote(P.c);
+	sess_buf_init(&pr.out, 1 << 20);
+	if (o.any) {
+		status = anyone() ? 0 : EXIT_NO;
+	} else if (!o.await && !o.watch && P.member == NULL) {
+		list();
+	} else {
+		catch_signals();
+		if (o.watch)
+			pr.last = o.after >= 0 ? o.after : last_seq();
+		if (P.member != NULL)
+			enter();
+		/* A watcher stops once nobody reads what it writes. */
+		if (o.watch) {
+			P.hup = 1;
+			sess_conn_hangup(P.c, 1);
+		}
+		status = hold(&o, &pr);
+		leave();
+	}
 	sess_buf_release(&pr.out);
 	sess_watch_close(P.w);
 	sess_conn_close(P.c);

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -177,7 +176,6 @@ unread(struct sess_conn *conn, const char *stream, const char *sj,
 	free(mj);
 	return 0;
 }
-
 static int64_t
 now_ms(void)
 {
@@ -187,245 +185,336 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * Waits before reconnecting to a daemon that went away: exponential
- * backoff from 100 ms to 5 s with jitter, within the -W deadline.
- * Returns -1 once the deadline has passed.
- */
-static int
-retry(int *backoff, int64_t deadline, const struct sess_err *e)
-{
-	int ms;
+#define MAX_TYPES 64
+#define ABSENT_MS 250      /* remote: looks again for a missing stream */
 
-	if (*backoff == 0)
-		warnx("%s; retrying", e->msg);
-	*backoff = *backoff ? (*backoff * 2 > 5000 ? 5000 : *backoff * 2) :
-	    100;
-	ms = *backoff / 2 + (int)(random() % (*backoff / 2 + 1));
-	if (deadline >= 0 && now_ms() + ms > deadline) {
-		ms = (int)(deadline - now_ms());
-		if (ms <= 0)
-			return -1;
-	}
-	poll(NULL, 0, ms);
-	return 0;
-}
+struct opts {
+	const char *db, *url, *offset, *stream, *cursor, *member;
+	const char *types[MAX_TYPES + 1];  /* NULL-terminated */
+	int ntypes;
+	long long count;
+	int64_t deadline;
+	int follow, payload, unread, has_offset;
+};
 
-int
-main(int argc, char **argv)
-{
-	const char *db = NULL, *url = NULL, *offset = "-1", *type = NULL;
-	const char *stream;
-	struct cursor cur = { 0 };
-	struct mark mk = { 0 };
-	struct sess_cursor mc;
+/* What a run holds, from the first read to the end of the output. */
+struct sub {
+	const struct opts *o;
 	struct sess_conn *conn;
 	struct sess_feed *feed;
-	struct sess_stream ss;
-	struct sess_event ev;
-	struct sess_err e;
+	struct cursor cur;
+	struct mark mk;
 	struct sess_buf out;
-	long long count = -1, seen = 0, v;
-	int64_t start, deadline = -1, left;
-	int c, follow = 0, payload = 0, kind, rc, status = 0, backoff = 0;
-	int show_unread = 0, has_offset = 0;
 	char *sj;
+	long long seen;
+	int backoff;
+};
 
-	if (tool_init() != 0)
-		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
-	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+/*
+ * Waits before reconnecting to a daemon that went away: exponential
+ * backoff from 100 ms to 5 s with jitter, within the -W deadline.  A
+ * stream that does not exist yet is no failure: it is looked for again
+ * every ABSENT_MS, silently, as embedded mode waits for it.  Returns 0
+ * to try again, or 1 to end with *status: EXIT_NO once the deadline
+ * has passed, 0 if the reader of stdout went away meanwhile.
+ */
+static int
+retry(struct sub *s, const struct sess_err *e, int *status)
+{
+	int64_t deadline = s->o->deadline;
+	int ms;
+
+	if (e->code == SESS_ENOENT) {
+		ms = ABSENT_MS;
+	} else {
+		if (s->backoff == 0)
+			warnx("%s; retrying", e->msg);
+		s->backoff = s->backoff ? (s->backoff * 2 > 5000 ? 5000 :
+		    s->backoff * 2) : 100;
+		ms = s->backoff / 2 + (int)(random() % (s->backoff / 2 + 1));
+	}
+	if (deadline >= 0 && now_ms() + ms > deadline) {
+		ms = (int)(deadline - now_ms());
+		if (ms <= 0) {
+			*status = EXIT_NO;
+			return 1;
+		}
+	}
+	*status = 0;
+	return sess_hangup_wait(1, ms);
+}
+
+static void
+options(int argc, char **argv, struct opts *o)
+{
+	long long v;
+	int c;
+
 	while ((c = getopt_long(argc, argv, "C:c:d:fhM:o:PW:t:Uu:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'C':
-			if ((count = tool_num(optarg, 1LL << 62)) < 1)
+			if ((o->count = tool_num(optarg, 1LL << 62)) < 1)
 				errx(EXIT_USAGE, "-C: '%s' is not a positive "
 				    "count", optarg);
 			break;
 		case 'c':
-			cur.path = optarg;
+			o->cursor = optarg;
 			break;
 		case 'd':
-			db = optarg;
+			o->db = optarg;
 			break;
 		case 'f':
-			follow = 1;
+			o->follow = 1;
 			break;
 		case 'h':
 			usage(stdout);
 			break;
 		case 'M':
-			mk.member = optarg;
+			o->member = optarg;
 			break;
 		case 'o':
-			offset = optarg;
-			has_offset = 1;
+			o->offset = optarg;
+			o->has_offset = 1;
 			break;
 		case 'P':
-			payload = 1;
+			o->payload = 1;
 			break;
 		case 't':
-			type = optarg;
+			if (o->ntypes == MAX_TYPES)
+				errx(EXIT_USAGE, "-t: at most %d types",
+				    MAX_TYPES);
+			o->types[o->ntypes++] = optarg;
 			break;
 		case 'U':
-			show_unread = 1;
+			o->unread = 1;
 			break;
 		case 'u':
-			url = optarg;
+			o->url = optarg;
 			break;
 		case 'W':
 			if ((v = tool_num(optarg, 1LL << 31)) < 0)
 				errx(EXIT_USAGE, "-W: '%s' is not a number of "
 				    "seconds", optarg);
-			deadline = now_ms() + v * 1000;
+			o->deadline = now_ms() + v * 1000;
 			break;
 		default:
 			usage(stderr);
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (argc != 1)
-		usage(stderr);
-	stream = argv[0];
-	if (sess_name_check(stream, strlen(stream), &e) != 0 ||
-	    sess_offset_parse(offset, &kind, &start, &e) != 0)
+}
+
+/*
+ * Where reading starts: after -o, or the member's cursor (-M) without
+ * it, or the position a cursor file (-c) records over both.  A follower
+ * waits for a daemon that is not there yet, and for the stream.
+ */
+static int64_t
+start_at(struct sub *s)
+{
+	const struct opts *o = s->o;
+	struct sess_stream ss;
+	struct sess_cursor mc;
+	struct sess_err e;
+	int64_t start;
+	int kind, rc, st;
+
+	if (sess_offset_parse(o->offset, &kind, &start, &e) != 0)
 		errx(EXIT_USAGE, "%s", e.msg);
-	if (mk.member != NULL && sess_member_check("-M: member", mk.member,
-	    &e) != 0)
-		errx(EXIT_USAGE, "%s", e.msg);
-	if (show_unread && mk.member == NULL)
-		errx(EXIT_USAGE, "-U goes with -M MEMBER");
-	sj = tool_json_string(stream);
-	if (show_unread) {
-		conn = tool_conn(db, url, SESS_RDONLY);
-		unread(conn, stream, sj, mk.member);
-		sess_conn_close(conn);
-		free(sj);
-		return tool_finish(0);
-	}
-	/* A follower may start before any writer: it creates the store. */
-	conn = tool_conn(db, url, follow ? 0 : SESS_RDONLY);
-	while ((rc = sess_conn_stream_get(conn, stream, &ss, &e)) == SESS_EIO &&
-	    follow && sess_conn_remote(conn) != NULL)
-		if (retry(&backoff, deadline, &e) != 0)
-			return tool_finish(EXIT_NO);
-	if (rc == SESS_ENOENT)
+	while ((rc = sess_conn_stream_get(s->conn, o->stream, &ss, &e)) ==
+	    SESS_EIO && o->follow && sess_conn_remote(s->conn) != NULL)
+		if (retry(s, &e, &st))
+			exit(tool_finish(st));
+	if (rc == SESS_ENOENT && o->follow)
 		memset(&ss, 0, sizeof(ss));
 	else if (rc != 0)
-		tool_die(&e);
-	if (rc == SESS_ENOENT && !follow)
 		tool_die(&e);
 	if (kind == SESS_OFF_NOW)
 		start = ss.tail;
 	if (kind == SESS_OFF_SEQ && start > ss.tail)
 		errx(EXIT_USAGE, "offset %s is beyond the tail of %s (%lld)",
-		    offset, stream, (long long)ss.tail);
-	if (mk.member != NULL && rc == 0) {
+		    o->offset, o->stream, (long long)ss.tail);
+	if (s->mk.member != NULL && rc == 0) {
 		/* Without -o, a member reads on from its cursor. */
-		if (sess_conn_cursor(conn, stream, mk.member, -1, &mc,
+		if (sess_conn_cursor(s->conn, o->stream, s->mk.member, -1, &mc,
 		    &e) != 0)
 			tool_die(&e);
-		mk.saved = mk.printed = mc.seq;
-		if (!has_offset && cur.path == NULL)
+		s->mk.saved = s->mk.printed = mc.seq;
+		if (!o->has_offset && o->cursor == NULL)
 			start = mc.seq;
 	}
-	if (cur.path != NULL) {
+	if (o->cursor != NULL) {
 		struct stat sb;
 
-		if (asprintf(&cur.tmp, "%s.tmp", cur.path) < 0)
+		s->cur.path = o->cursor;
+		if (asprintf(&s->cur.tmp, "%s.tmp", o->cursor) < 0)
 			err(EXIT_TEMP, "out of memory");
-		cur.regular = fstat(1, &sb) == 0 && S_ISREG(sb.st_mode);
-		cur.out = sb;
-		if (cursor_load(&cur, stream))
-			start = cur.seq;
+		s->cur.regular = fstat(1, &sb) == 0 && S_ISREG(sb.st_mode);
+		s->cur.out = sb;
+		if (cursor_load(&s->cur, o->stream))
+			start = s->cur.seq;
 		/*
 		 * Record the start and stdout's size before the first event
 		 * goes out, so a kill before the first save is undone too.
 		 */
-		cursor_save(&cur, sj, start);
+		cursor_save(&s->cur, s->sj, start);
 	}
-	if ((feed = sess_feed_open(conn, stream, start, type, &e)) == NULL)
+	return start;
+}
+
+/* Writes one event out; -1 once stdout is gone or the count is reached. */
+static int
+put(struct sub *s, const struct sess_event *ev)
+{
+	s->out.len = 0;
+	if (s->o->payload) {
+		if (sess_buf_add(&s->out, ev->data, ev->len) != 0 ||
+		    sess_buf_add(&s->out, "\n", 1) != 0)
+			err(EXIT_TEMP, "out of memory");
+	} else if (sess_event_format(&s->out, s->sj, ev) != 0) {
+		err(EXIT_TEMP, "out of memory");
+	}
+	if (tool_write(s->out.p, s->out.len) != 0)
+		return -1;
+	if (s->cur.path != NULL) {
+		if (tool_flush() != 0)
+			return -1;
+		cursor_save(&s->cur, s->sj, ev->seq);
+	}
+	if (s->mk.member != NULL) {
+		s->mk.printed = ev->seq;
+		if (++s->mk.pending >= MARK_EVERY) {
+			if (tool_flush() != 0)
+				return -1;
+			mark_save(s->conn, s->o->stream, &s->mk);
+		}
+	}
+	return ++s->seen == s->o->count ? -1 : 0;
+}
+
+/*
+ * With -f, once caught up: waits for more, until -W or until the reader
+ * of stdout goes away.  Returns 0 to read on, or 1 to end with *status.
+ */
+static int
+wait_more(struct sub *s, int *status)
+{
+	struct sess_err e;
+	int64_t left = -1;
+	int rc;
+
+	if (s->o->deadline >= 0 && (left = s->o->deadline - now_ms()) <= 0) {
+		*status = EXIT_NO;
+		return 1;
+	}
+	/*
+	 * Wake on a commit (or a long-poll answer), and at least once a
+	 * second regardless in embedded mode.
+	 */
+	rc = sess_feed_wait(s->feed, sess_conn_remote(s->conn) ?
+	    (left < 0 || left > 20000 ? 20000 : (int)left) :
+	    (left < 0 || left > 1000 ? 1000 : (int)left), &e);
+	if (rc == SESS_EPIPE) {
+		*status = 0;
+		return 1;
+	}
+	if (rc < 0 && (rc != SESS_EIO && rc != SESS_ENOENT))
 		tool_die(&e);
-	sess_buf_init(&out, (size_t)1 << 31);
+	if (rc < 0)
+		return retry(s, &e, status);
+	return 0;
+}
+
+/* Writes the events after start; the exit status. */
+static int
+run(struct sub *s, int64_t start)
+{
+	struct sess_event ev;
+	struct sess_err e;
+	int rc, status;
+
+	if ((s->feed = sess_feed_open(s->conn, s->o->stream, start,
+	    s->o->ntypes > 0 ? s->o->types : NULL, &e)) == NULL)
+		tool_die(&e);
+	/* A follower stops once nobody reads what it writes. */
+	if (s->o->follow)
+		sess_conn_hangup(s->conn, 1);
 	for (;;) {
-		rc = sess_feed_next(feed, &ev, &e);
-		if (rc < 0 && follow && sess_conn_remote(conn) != NULL &&
-		    (rc == SESS_EIO || rc == SESS_ENOENT)) {
+		rc = sess_feed_next(s->feed, &ev, &e);
+		if (rc == SESS_EPIPE)
+			return 0;
+		if (rc < 0 && s->o->follow && sess_conn_remote(s->conn) !=
+		    NULL && (rc == SESS_EIO || rc == SESS_ENOENT)) {
 			/* The daemon went away: resume where we are. */
 			if (tool_flush() != 0)
-				break;
-			if (retry(&backoff, deadline, &e) != 0) {
-				status = EXIT_NO;
-				break;
-			}
+				return 0;
+			if (retry(s, &e, &status))
+				return status;
 			continue;
 		}
 		if (rc < 0)
 			tool_die(&e);
+		s->backoff = 0;
 		if (rc == 1) {
-			backoff = 0;
-			out.len = 0;
-			if (payload) {
-				if (sess_buf_add(&out, ev.data, ev.len) != 0 ||
-				    sess_buf_add(&out, "\n", 1) != 0)
-					err(EXIT_TEMP, "out of memory");
-			} else if (sess_event_format(&out, sj, &ev) != 0) {
-				err(EXIT_TEMP, "out of memory");
-			}
-			if (tool_write(out.p, out.len) != 0)
-				break;
-			if (cur.path != NULL) {
-				if (tool_flush() != 0)
-					break;
-				cursor_save(&cur, sj, ev.seq);
-			}
-			if (mk.member != NULL) {
-				mk.printed = ev.seq;
-				if (++mk.pending >= MARK_EVERY) {
-					if (tool_flush() != 0)
-						break;
-					mark_save(conn, stream, &mk);
-				}
-			}
-			if (++seen == count)
-				break;
+			if (put(s, &ev) != 0)
+				return 0;
 			continue;
 		}
 		/* Caught up: what was read goes out before any wait. */
 		if (tool_flush() != 0)
-			break;
-		mark_save(conn, stream, &mk);
-		if (!follow) {
-			status = count > 0 ? EXIT_NO : 0;
-			break;
-		}
-		left = -1;
-		if (deadline >= 0 && (left = deadline - now_ms()) <= 0) {
-			status = EXIT_NO;
-			break;
-		}
-		/*
-		 * Wake on a commit (or a long-poll answer), and at least
-		 * once a second regardless in embedded mode.
-		 */
-		rc = sess_feed_wait(feed, sess_conn_remote(conn) ?
-		    (left < 0 || left > 20000 ? 20000 : (int)left) :
-		    (left < 0 || left > 1000 ? 1000 : (int)left), &e);
-		if (rc < 0 && (rc != SESS_EIO && rc != SESS_ENOENT))
-			tool_die(&e);
-		if (rc < 0 && retry(&backoff, deadline, &e) != 0) {
-			status = EXIT_NO;
-			break;
-		}
+			return 0;
+		mark_save(s->conn, s->o->stream, &s->mk);
+		if (!s->o->follow)
+			return s->o->count > 0 ? EXIT_NO : 0;
+		if (wait_more(s, &status))
+			return status;
 	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = { .offset = "-1", .count = -1, .deadline = -1 };
+	struct sub s = { .o = &o };
+	struct sess_err e;
+	int kind, status;
+	int64_t start;
+
+	if (tool_init() != 0)
+		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+	options(argc, argv, &o);
+	if (argc - optind != 1)
+		usage(stderr);
+	o.stream = argv[optind];
+	if (sess_name_check(o.stream, strlen(o.stream), &e) != 0 ||
+	    sess_offset_parse(o.offset, &kind, &start, &e) != 0)
+		errx(EXIT_USAGE, "%s", e.msg);
+	if (o.member != NULL && sess_member_check("-M: member", o.member,
+	    &e) != 0)
+		errx(EXIT_USAGE, "%s", e.msg);
+	if (o.unread && o.member == NULL)
+		errx(EXIT_USAGE, "-U goes with -M MEMBER");
+	s.sj = tool_json_string(o.stream);
+	s.mk.member = o.member;
+	if (o.unread) {
+		s.conn = tool_conn(o.db, o.url, SESS_RDONLY);
+		unread(s.conn, o.stream, s.sj, o.member);
+		sess_conn_close(s.conn);
+		free(s.sj);
+		return tool_finish(0);
+	}
+	/* A follower may start before any writer: it creates the store. */
+	s.conn = tool_conn(o.db, o.url, o.follow ? 0 : SESS_RDONLY);
+	sess_buf_init(&s.out, (size_t)1 << 31);
+	status = run(&s, start_at(&s));
 	/* What went out is read; what stdout refused is not. */
 	if (tool_flush() == 0)
-		mark_save(conn, stream, &mk);
-	sess_buf_release(&out);
-	sess_feed_close(feed);
-	sess_conn_close(conn);
-	free(sj);
-	free(cur.tmp);
+		mark_save(s.conn, o.stream, &s.mk);
+	sess_buf_release(&s.out);
+	sess_feed_close(s.feed);
+	sess_conn_close(s.conn);
+	free(s.sj);
+	free(s.cur.tmp);
 	return tool_finish(status);
 }

@@ -7,6 +7,7 @@
 struct sess_conn {
 	struct sess_store *st;
 	struct sess_remote *rm;
+	int hup;                   /* see sess_conn_hangup(), or -1 */
 };
 
 struct sess_conn *
@@ -18,6 +19,7 @@ sess_conn_open(const char *db, const char *url, int flags, struct sess_err *e)
 		sess_err_set(e, SESS_ENOMEM, "out of memory");
 		return NULL;
 	}
+	c->hup = -1;
 	if (url != NULL)
 		c->rm = sess_remote_open(url, e);
 	else
@@ -49,6 +51,14 @@ struct sess_remote *
 sess_conn_remote(struct sess_conn *c)
 {
 	return c->rm;
+}
+
+void
+sess_conn_hangup(struct sess_conn *c, int fd)
+{
+	c->hup = fd;
+	if (c->rm != NULL)
+		sess_remote_hangup(c->rm, fd);
 }
 
 int
@@ -95,7 +105,9 @@ struct sess_feed {
 	struct sess_conn *c;
 	struct sess_reader *r;     /* embedded */
 	struct sess_watch *w;
-	char *stream, *type;       /* remote */
+	const char *const *types;  /* embedded: when more than one */
+	char *stream;              /* remote */
+	const char *const *rtypes; /* remote */
 	struct sess_buf lines, scratch;
 	size_t at;                 /* next unread line in lines */
 	int64_t pos;
@@ -104,9 +116,10 @@ struct sess_feed {
 
 struct sess_feed *
 sess_feed_open(struct sess_conn *c, const char *stream, int64_t after,
-    const char *type, struct sess_err *e)
+    const char *const *types, struct sess_err *e)
 {
 	struct sess_feed *f;
+	const char *one = NULL;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		sess_err_set(e, SESS_ENOMEM, "out of memory");
@@ -117,15 +130,21 @@ sess_feed_open(struct sess_conn *c, const char *stream, int64_t after,
 	sess_buf_init(&f->lines, (size_t)128 << 20);
 	sess_buf_init(&f->scratch, (size_t)128 << 20);
 	if (c->st != NULL) {
-		if ((f->r = sess_reader_open(c->st, stream, after, type,
+		/* The store selects one type; several, the feed does. */
+		if (types != NULL && types[0] != NULL && types[1] == NULL)
+			one = types[0];
+		else if (types != NULL && types[0] != NULL)
+			f->types = types;
+		if ((f->r = sess_reader_open(c->st, stream, after, one,
 		    e)) == NULL)
 			goto fail;
 	} else if (sess_name_check(stream, strlen(stream), e) != 0) {
 		goto fail;
-	} else if ((f->stream = strdup(stream)) == NULL ||
-	    (type != NULL && (f->type = strdup(type)) == NULL)) {
+	} else if ((f->stream = strdup(stream)) == NULL) {
 		sess_err_set(e, SESS_ENOMEM, "out of memory");
 		goto fail;
+	} else {
+		f->rtypes = types != NULL && types[0] != NULL ? types : NULL;
 	}
 	return f;
 fail:
@@ -143,7 +162,6 @@ sess_feed_close(struct sess_feed *f)
 	sess_buf_release(&f->lines);
 	sess_buf_release(&f->scratch);
 	free(f->stream);
-	free(f->type);
 	free(f);
 }
 
@@ -159,8 +177,24 @@ fetch(struct sess_feed *f, int wait_ms, struct sess_err *e)
 {
 	f->lines.len = 0;
 	f->at = 0;
-	return sess_remote_events(f->c->rm, f->stream, f->pos, f->type,
+	return sess_remote_events(f->c->rm, f->stream, f->pos, f->rtypes,
 	    wait_ms, &f->lines, &f->uptodate, e);
+}
+
+/* Whether an embedded event is of one of several types asked for. */
+static int
+wanted(const struct sess_feed *f, const struct sess_event *ev)
+{
+	const char *const *t;
+
+	if (f->types == NULL)
+		return 1;
+	if (ev->type == NULL)
+		return 0;
+	for (t = f->types; *t != NULL; t++)
+		if (strcmp(*t, ev->type) == 0)
+			return 1;
+	return 0;
 }
 
 int
@@ -169,8 +203,12 @@ sess_feed_next(struct sess_feed *f, struct sess_event *ev, struct sess_err *e)
 	char *line, *nl;
 	int rc;
 
-	if (f->r != NULL)
-		return sess_reader_next(f->r, ev, e);
+	if (f->r != NULL) {
+		while ((rc = sess_reader_next(f->r, ev, e)) == 1 &&
+		    !wanted(f, ev))
+			;
+		return rc;
+	}
 	for (;;) {
 		if (f->at < f->lines.len) {
 			line = f->lines.p + f->at;
@@ -205,7 +243,10 @@ sess_feed_wait(struct sess_feed *f, int ms, struct sess_err *e)
 		if (f->w == NULL && (f->w = sess_watch_open(f->c->st,
 		    e)) == NULL)
 			return e ? e->code : SESS_ENOMEM;
-		return sess_watch_wait(f->w, ms);
+		if ((rc = sess_watch_wait(f->w, ms, f->c->hup)) == SESS_EPIPE)
+			return sess_err_set(e, SESS_EPIPE, "the output's "
+			    "reader has gone");
+		return rc;
 	}
 	/* A long-poll: the server answers as soon as there is something. */
 	if ((rc = fetch(f, ms > 0 ? ms : 1, e)) != 0)

@@ -12,6 +12,8 @@
 
 struct sess_remote {
 	CURL *curl;
+	CURLM *multi;            /* runs every transfer: see perform() */
+	int hup;                 /* see sess_remote_hangup(), or -1 */
 	char *base;              /* without a trailing slash */
 	struct sess_buf body;    /* the last response body */
 	long status;
@@ -66,11 +68,13 @@ sess_remote_open(const char *url, struct sess_err *e)
 	}
 	if ((rm = calloc(1, sizeof(*rm))) == NULL ||
 	    (rm->base = strdup(url)) == NULL ||
-	    (rm->curl = curl_easy_init()) == NULL) {
+	    (rm->curl = curl_easy_init()) == NULL ||
+	    (rm->multi = curl_multi_init()) == NULL) {
 		sess_err_set(e, SESS_ENOMEM, "out of memory");
 		sess_remote_close(rm);
 		return NULL;
 	}
+	rm->hup = -1;
 	while (n > 0 && rm->base[n - 1] == '/')
 		rm->base[--n] = '\0';
 	sess_buf_init(&rm->body, MAX_RESPONSE);
@@ -82,10 +86,18 @@ sess_remote_open(const char *url, struct sess_err *e)
 }
 
 void
+sess_remote_hangup(struct sess_remote *rm, int fd)
+{
+	rm->hup = fd;
+}
+
+void
 sess_remote_close(struct sess_remote *rm)
 {
 	if (rm == NULL)
 		return;
+	if (rm->multi != NULL)
+		curl_multi_cleanup(rm->multi);
 	if (rm->curl != NULL)
 		curl_easy_cleanup(rm->curl);
 	sess_buf_release(&rm->body);
@@ -188,6 +200,48 @@ http_error(struct sess_remote *rm, const char *what, struct sess_err *e)
 }
 
 /*
+ * Runs the transfer set up on rm->curl.  It goes through a multi handle
+ * (which keeps the connection between requests) so that a read can also
+ * wait on rm->hup and be dropped as soon as the reader of our output has
+ * gone, instead of at the end of a long-poll.
+ */
+static int
+perform(struct sess_remote *rm, int abandon, CURLcode *result)
+{
+	struct curl_waitfd wfd;
+	CURLMsg *msg;
+	int running = 1, left, rc = 0;
+
+	*result = CURLE_OK;
+	if (curl_multi_add_handle(rm->multi, rm->curl) != CURLM_OK) {
+		*result = CURLE_OUT_OF_MEMORY;
+		return 0;
+	}
+	for (;;) {
+		if (curl_multi_perform(rm->multi, &running) != CURLM_OK) {
+			*result = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+		if (running == 0)
+			break;
+		wfd.fd = rm->hup;
+		wfd.events = 0;   /* poll reports POLLERR and POLLHUP anyway */
+		wfd.revents = 0;
+		curl_multi_poll(rm->multi, &wfd, abandon ? 1 : 0, 1000, NULL);
+		/* curl does not pass those on in revents: look ourselves. */
+		if (abandon && sess_hangup_wait(rm->hup, 0)) {
+			rc = SESS_EPIPE;
+			break;
+		}
+	}
+	while ((msg = curl_multi_info_read(rm->multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == rm->curl)
+			*result = msg->data.result;
+	curl_multi_remove_handle(rm->multi, rm->curl);
+	return rc;
+}
+
+/*
  * One request.  Returns 0 with rm->status and rm->body filled, or
  * SESS_EIO if the server could not be reached (retrying may help).
  */
@@ -198,6 +252,7 @@ request(struct sess_remote *rm, const char *method, const char *url,
 {
 	struct curl_slist *own = NULL;
 	CURLcode rc;
+	int gone;
 
 	rm->body.len = 0;
 	rm->status = 0;
@@ -231,9 +286,13 @@ request(struct sess_remote *rm, const char *method, const char *url,
 		curl_easy_setopt(rm->curl, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)len);
 	}
-	rc = curl_easy_perform(rm->curl);
+	gone = perform(rm, rm->hup >= 0 && (strcmp(method, "GET") == 0 ||
+	    strcmp(method, "HEAD") == 0), &rc);
 	curl_easy_setopt(rm->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(own);
+	if (gone != 0)
+		return sess_err_set(e, gone, "%s: the output's reader has gone",
+		    rm->base);
 	if (rc != CURLE_OK)
 		return sess_err_set(e, SESS_EIO, "%s: %s", rm->base,
 		    rm->error[0] ? rm->error : curl_easy_strerror(rc));
@@ -356,21 +415,38 @@ sess_remote_stream_get(struct sess_remote *rm, const char *stream,
 
 int
 sess_remote_events(struct sess_remote *rm, const char *stream, int64_t after,
-    const char *type, int wait_ms, struct sess_buf *lines, int *uptodate,
-    struct sess_err *e)
+    const char *const *types, int wait_ms, struct sess_buf *lines,
+    int *uptodate, struct sess_err *e)
 {
-	char q[256], *url, *t = NULL;
-	int rc;
+	struct sess_buf q;
+	char part[64], *url, *t;
+	int rc = 0;
 
-	if (type != NULL && (t = curl_easy_escape(rm->curl, type, 0)) == NULL)
-		return sess_err_set(e, SESS_ENOMEM, "out of memory");
-	snprintf(q, sizeof(q), "?offset=%0*lld%s%s%s", SESS_OFFSET_LEN,
-	    (long long)after, t ? "&type=" : "", t ? t : "", "");
-	curl_free(t);
-	if (wait_ms > 0 && strlen(q) + 40 < sizeof(q))
-		snprintf(q + strlen(q), sizeof(q) - strlen(q),
-		    "&live=long-poll&timeout=%d", wait_ms);
-	if ((url = url_for(rm, "/v1/events", stream, q)) == NULL)
+	sess_buf_init(&q, 4096);
+	snprintf(part, sizeof(part), "?offset=%0*lld", SESS_OFFSET_LEN,
+	    (long long)after);
+	rc = sess_buf_add(&q, part, strlen(part));
+	/* Several types: several type= parameters, any of which matches. */
+	for (; rc == 0 && types != NULL && *types != NULL; types++) {
+		if ((t = curl_easy_escape(rm->curl, *types, 0)) == NULL) {
+			rc = SESS_ENOMEM;
+			break;
+		}
+		if ((rc = sess_buf_add(&q, "&type=", 6)) == 0)
+			rc = sess_buf_add(&q, t, strlen(t));
+		curl_free(t);
+	}
+	if (rc == 0 && wait_ms > 0) {
+		snprintf(part, sizeof(part), "&live=long-poll&timeout=%d",
+		    wait_ms);
+		rc = sess_buf_add(&q, part, strlen(part));
+	}
+	url = rc == 0 ? url_for(rm, "/v1/events", stream, q.p) : NULL;
+	sess_buf_release(&q);
+	if (rc == SESS_EINVAL)
+		return sess_err_set(e, rc, "%s: too many types for one "
+		    "request", stream);
+	if (url == NULL)
 		return sess_err_set(e, SESS_ENOMEM, "out of memory");
 	rc = request(rm, "GET", url, NULL, NULL, 0, 30000L + wait_ms, e);
 	free(url);

@@ -22,6 +22,7 @@ enum {
 	SESS_EBUSY = -8,     /* store locked past the busy timeout */
 	SESS_EIO = -9,       /* I/O error, disk full, read-only store */
 	SESS_ENOMEM = -10,
+	SESS_EPIPE = -11,    /* a wait's output lost its reader: a quiet end */
 };
 
 struct sess_err {
@@ -295,14 +296,25 @@ int sess_sync_flags(const char *mode);
  * watch.c: change notification across processes.  Every commit made
  * through this library touches PATH-wake; a watch wakes on that with
  * inotify, so a follower learns of another process's append at once.
+ * A follower also watches its output: once the reader of a pipe or
+ * socket it writes to has gone, it has nobody left to wait for.
  */
 struct sess_watch;
 struct sess_watch *sess_watch_open(struct sess_store *st, struct sess_err *e);
 void sess_watch_close(struct sess_watch *w);
 /* A descriptor that polls readable when the store may have changed. */
 int sess_watch_fd(const struct sess_watch *w);
-/* Waits up to ms (-1 forever) for a change; 1 changed, 0 timeout. */
-int sess_watch_wait(struct sess_watch *w, int ms);
+/*
+ * Waits up to ms (-1 forever) for a change; 1 changed, 0 timeout, or
+ * SESS_EPIPE once the reader of descriptor hup (-1: none) has gone.
+ */
+int sess_watch_wait(struct sess_watch *w, int ms, int hup);
+/*
+ * Waits up to ms (0: only looks) for the reader of fd to go; 1 if it
+ * has (POLLERR or POLLHUP: a closed pipe or socket, a hung-up
+ * terminal), 0 if not.  A regular file never goes.
+ */
+int sess_hangup_wait(int fd, int ms);
 /* Clears pending notifications after the fd polled readable. */
 void sess_watch_drain(struct sess_watch *w);
 
@@ -696,11 +708,18 @@ int sess_remote_stream_get(struct sess_remote *rm, const char *stream,
     struct sess_stream *out, struct sess_err *e);
 /*
  * Appends to lines the event lines after seq `after` (GET /v1/events),
- * long-polling up to wait_ms when there are none and wait_ms > 0.
+ * long-polling up to wait_ms when there are none and wait_ms > 0; with
+ * types (NULL, or a NULL-terminated list), only events of those types.
  */
 int sess_remote_events(struct sess_remote *rm, const char *stream,
-    int64_t after, const char *type, int wait_ms, struct sess_buf *lines,
-    int *uptodate, struct sess_err *e);
+    int64_t after, const char *const *types, int wait_ms,
+    struct sess_buf *lines, int *uptodate, struct sess_err *e);
+/*
+ * From now on a GET or HEAD (never a write, which is not cut off
+ * halfway) ends early with SESS_EPIPE once the reader of descriptor fd
+ * has gone (see sess_hangup_wait()); -1 stops watching.
+ */
+void sess_remote_hangup(struct sess_remote *rm, int fd);
 /* Appends the body of GET KIND/STREAM (e.g. "/v1/messages") to out. */
 int sess_remote_get(struct sess_remote *rm, const char *kind,
     const char *stream, struct sess_buf *out, struct sess_err *e);
@@ -745,13 +764,20 @@ int sess_conn_cursor(struct sess_conn *c, const char *stream,
     const char *member, int64_t seq, struct sess_cursor *out,
     struct sess_err *e);
 /*
+ * Makes a follower's waits, and its remote reads, end with SESS_EPIPE
+ * once the reader of descriptor fd (its stdout) has gone; -1: never.
+ */
+void sess_conn_hangup(struct sess_conn *c, int fd);
+/*
  * A feed reads a stream's events after a position: sess_feed_next()
  * returns 1 with an event, 0 when caught up; sess_feed_wait() waits up
  * to ms for more (inotify, or an HTTP long-poll): 1 maybe more, 0 not.
+ * With types (NULL, or a NULL-terminated list, borrowed for the feed's
+ * life), only events whose type is one of them.
  */
 struct sess_feed;
 struct sess_feed *sess_feed_open(struct sess_conn *c, const char *stream,
-    int64_t after, const char *type, struct sess_err *e);
+    int64_t after, const char *const *types, struct sess_err *e);
 void sess_feed_close(struct sess_feed *f);
 int sess_feed_next(struct sess_feed *f, struct sess_event *ev,
     struct sess_err *e);

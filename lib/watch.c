@@ -1,4 +1,4 @@
-/* watch.c: learn of other processes' commits through inotify. */
+/* watch.c: learn of other processes' commits, and of a reader's going. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -69,24 +69,59 @@ sess_watch_drain(struct sess_watch *w)
 		;
 }
 
+/*
+ * Whether poll's revents say that the reader of a descriptor we write
+ * has gone: POLLERR on a pipe whose read end is closed, POLLHUP on a
+ * socket whose peer is, or on a terminal that hung up.  A regular file
+ * or /dev/null never says so.
+ */
+static int
+gone(short revents)
+{
+	return (revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+}
+
 int
-sess_watch_wait(struct sess_watch *w, int ms)
+sess_hangup_wait(int fd, int ms)
 {
 	struct pollfd pfd;
 	int rc;
 
-	if (w->fd < 0) {
-		if (ms < 0 || ms > FALLBACK_MS)
-			ms = FALLBACK_MS;
-		poll(NULL, 0, ms);
-		return 1;
-	}
-	pfd.fd = w->fd;
-	pfd.events = POLLIN;
+	pfd.fd = fd;
+	pfd.events = 0;     /* the errors are reported whatever is asked */
+	pfd.revents = 0;
 	do
-		rc = poll(&pfd, 1, ms);
+		rc = poll(&pfd, fd >= 0 ? 1 : 0, ms);
 	while (rc < 0 && errno == EINTR);
-	if (rc <= 0)
+	return rc > 0 && gone(pfd.revents);
+}
+
+int
+sess_watch_wait(struct sess_watch *w, int ms, int hup)
+{
+	struct pollfd pfd[2];
+	int rc, n = 0;
+
+	if (w->fd >= 0) {
+		pfd[n].fd = w->fd;
+		pfd[n].events = POLLIN;
+		pfd[n++].revents = 0;
+	} else if (ms < 0 || ms > FALLBACK_MS) {
+		ms = FALLBACK_MS;
+	}
+	if (hup >= 0) {
+		pfd[n].fd = hup;
+		pfd[n].events = 0;
+		pfd[n++].revents = 0;
+	}
+	do
+		rc = poll(pfd, (nfds_t)n, ms);
+	while (rc < 0 && errno == EINTR);
+	if (hup >= 0 && rc > 0 && gone(pfd[n - 1].revents))
+		return SESS_EPIPE;
+	if (w->fd < 0)
+		return 1;
+	if (rc <= 0 || pfd[0].revents == 0)
 		return 0;
 	sess_watch_drain(w);
 	return 1;

@@ -4,6 +4,7 @@
 
 load common
 load helpers/proc
+load helpers/store
 
 setup() {
 	common_setup
@@ -177,4 +178,58 @@ now_ms() {
 		diff want.data got
 		[ ! -s "err$f" ]
 	done
+}
+
+@test "sess-sub -f | head -1: the follower ends with 0 once head has gone, long before -W" {
+	run -0 sess-pub -q s1 '{"n":1}'
+	# -W 30 would be status 1, and a follower that waits for the next
+	# event hits the 20 s bound (124): only noticing head's going is 0.
+	run -0 --separate-stderr under_head 20 sess-sub -f -W 30 -P s1
+	[ -z "$stderr" ]
+	[ "$(cat first)" = '{"n":1}' ]
+	# Without -W it would wait forever.
+	run -0 --separate-stderr under_head 20 sess-sub -f s1
+	[ -z "$stderr" ]
+	seqs_of first >got
+	[ "$(cat got)" = 1 ]
+}
+
+@test "an approval wait, sess-sub -f -t approval.response | head -1, returns once its answer is there" {
+	run -0 sess-pub -q run '{"type":"approval.request","id":1}'
+	(under_head 20 sess-sub -f -W 30 -P -t approval.response run
+	    echo $? >st) 3>&- &
+	pids+=($!)
+	run -0 sess-pub -q run '{"type":"token","t":"x"}'
+	run -0 sess-pub -q run '{"type":"approval.response","ok":true}'
+	wait_for 25 test -s st
+	[ "$(cat st)" = 0 ]
+	[ "$(cat first)" = '{"type":"approval.response","ok":true}' ]
+}
+
+@test "a follower whose stdout is a file, /dev/null or a terminal follows on until -W" {
+	run -0 sess-pub -q s1 '{"n":1}'
+	run -1 to_file out timeout 20 sess-sub -f -W 1 -P s1
+	[ "$(cat out)" = '{"n":1}' ]
+	run -1 timeout 20 bash -c 'exec sess-sub -f -W 1 -P s1 >/dev/null'
+	command -v script >/dev/null || skip "no script(1) for a terminal"
+	run -1 timeout 20 script -qec "sess-sub -f -W 1 -P s1" /dev/null
+	[ "${output%$'\r'}" = '{"n":1}' ]
+}
+
+@test "sess-sub -f with several -t prints the events of any of them, history and live" {
+	run -0 sess-pub -q s '{"type":"a","n":1}' '{"type":"b","n":2}' \
+	    '{"type":"c","n":3}' '{"n":4}'
+	sess-sub -f -P -t a -t c -C 4 s >out 2>err 3>&- &
+	sub=$!
+	pids+=($sub)
+	wait_for 5 has_lines 2 out
+	run -0 sess-pub -q s '{"type":"b","n":5}' '{"type":"c","n":6}' \
+	    '{"type":"ab","n":7}' '{"type":"a","n":8}'
+	st=0
+	wait "$sub" || st=$?
+	[ "$st" -eq 0 ]
+	printf '%s\n' '{"type":"a","n":1}' '{"type":"c","n":3}' \
+	    '{"type":"c","n":6}' '{"type":"a","n":8}' >want
+	diff want out
+	[ ! -s err ]
 }

@@ -4,6 +4,7 @@
 load common
 load sessd
 load helpers/store
+load helpers/proc
 
 setup() {
 	common_setup
@@ -131,4 +132,82 @@ teardown() {
 	values_are copy '{"msg":"m","op":"create","text":"a"}' \
 	    '{"msg":"m","op":"append","text":"b"}' '{"msg":"m","op":"finish"}'
 	consistent copy
+}
+
+@test "sess-sub -u -f | head -1: the follower ends with 0 once head has gone, long before -W" {
+	sess-pub -q -u "$SESSD_URL" s '{"n":1}'
+	# -W 30 would be 1, and a follower left in its 20 s long-polls hits
+	# the bound (124): only noticing head's going is 0.
+	run -0 --separate-stderr under_head 20 sess-sub -u "$SESSD_URL" -f -W 30 -P s
+	[ -z "$stderr" ]
+	[ "$(cat first)" = '{"n":1}' ]
+	run -0 --separate-stderr under_head 20 sess-sub -u "$SESSD_URL" -f s
+	[ -z "$stderr" ]
+	# The approval wait: the answer comes while it long-polls.
+	(under_head 20 sess-sub -u "$SESSD_URL" -f -W 30 -P \
+	    -t approval.response run
+	    echo $? >st) 3>&- &
+	echo "$!" >>"$BATS_TEST_TMPDIR/bg.pids"
+	sess-pub -q -u "$SESSD_URL" run '{"type":"approval.request"}'
+	sess-pub -q -u "$SESSD_URL" run '{"type":"approval.response","ok":1}'
+	wait_for 25 test -s st
+	[ "$(cat st)" = 0 ]
+	[ "$(cat first)" = '{"type":"approval.response","ok":1}' ]
+}
+
+@test "sess-sub -u -f to a file or a terminal follows on until -W" {
+	sess-pub -q -u "$SESSD_URL" s '{"n":1}'
+	run -1 to_file out timeout 20 sess-sub -u "$SESSD_URL" -f -W 1 -P s
+	[ "$(cat out)" = '{"n":1}' ]
+	command -v script >/dev/null || skip "no script(1) for a terminal"
+	run -1 timeout 20 script -qec "sess-sub -u $SESSD_URL -f -W 1 -P s" /dev/null
+	[ "${output%$'\r'}" = '{"n":1}' ]
+}
+
+@test "sess-sub -u with several -t: any of the types, history and live; sessd reads every type=" {
+	sess-pub -q s '{"type":"a","n":1}' '{"type":"b","n":2}' \
+	    '{"type":"c","n":3}' '{"n":4}'
+	run -0 sess-sub -u "$SESSD_URL" -P -t c -t a s
+	[ "$output" = $'{"type":"a","n":1}\n{"type":"c","n":3}' ]
+	run -0 sess-sub -u "$SESSD_URL" -P -t b s
+	[ "$output" = '{"type":"b","n":2}' ]
+	started_bg /dev/null out sess-sub -u "$SESSD_URL" -f -P -t a -t c -C 4 -W 30 s
+	follower=$bg
+	wait_for 5 has_lines 2 out
+	sess-pub -q -u "$SESSD_URL" s '{"type":"b","n":5}' '{"type":"c","n":6}' \
+	    '{"type":"ab","n":7}' '{"type":"a","n":8}'
+	exited "$follower" 0
+	printf '%s\n' '{"type":"a","n":1}' '{"type":"c","n":3}' \
+	    '{"type":"c","n":6}' '{"type":"a","n":8}' >want
+	diff want out
+	[ ! -s out.err ]
+	# The protocol itself: each type= counts; a bad one is a 400.
+	run -0 http body GET '/v1/events/s?offset=-1&type=b&type=c'
+	[ "$output" = 200 ]
+	run -0 data_of body
+	[ "$output" = $'{"type":"b","n":2}\n{"type":"c","n":3}\n{"type":"b","n":5}\n{"type":"c","n":6}' ]
+	run -0 http body GET '/v1/events/s?offset=-1&type=%zz'
+	[ "$output" = 400 ]
+	run -0 grep -c '"BAD_REQUEST"' body
+}
+
+# looked_for N: sessd -v has answered 404 to N reads of stream "new".
+looked_for() {
+	[ "$(grep -c '"GET /v1/events/new" 404' "$BATS_TEST_TMPDIR/sessd.log")" \
+	    -ge "$1" ]
+}
+
+@test "sess-sub -u -f on a stream that does not exist yet waits silently, then prints it" {
+	sessd_stop
+	sessd_start -v
+	started_bg /dev/null out sess-sub -u "$SESSD_URL" -f -C 2 -W 30 -P new
+	follower=$bg
+	# It has looked for the stream, and found none, more than once.
+	wait_for 10 looked_for 3
+	sess-pub -q -u "$SESSD_URL" new '{"x":1}'
+	wait_for 10 has_lines 1 out
+	sess-pub -q -u "$SESSD_URL" new '{"x":2}'
+	exited "$follower" 0
+	[ "$(cat out)" = $'{"x":1}\n{"x":2}' ]
+	[ ! -s out.err ]
 }

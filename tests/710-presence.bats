@@ -6,6 +6,7 @@
 load common
 load sessd
 load helpers/store
+load helpers/proc
 
 setup() {
 	common_setup
@@ -497,4 +498,41 @@ PY
 	run -0 http body GET '/v1/presence/room?live=sse&after=x'
 	[ "$output" = 400 ]
 	same '{"error":{"code":"BAD_REQUEST","message":"'"'x'"' is not a transition seq to resume after"}}' "$(cat body)"
+
+@test "sess-presence -w | head -1 ends with 0 once head has gone, long before -W, embedded and remote" {
+	started_bg /dev/null hold.out sess-presence -e alice chat
+	holder=$bg
+	wait_for 10 present chat
+	# -W 30 would be 1, and a watcher waiting for the next transition
+	# hits the 20 s bound (124): only noticing head's going is 0.
+	run -0 --separate-stderr under_head 20 sess-presence -w -o -1 -W 30 chat
+	[ -z "$stderr" ]
+	run -0 transitions first
+	[ "$output" = 'enter null true false' ]
+	run -0 --separate-stderr under_head 20 sess-presence -w -o -1 chat
+	[ -z "$stderr" ]
+	sessd_start
+	run -0 --separate-stderr under_head 20 sess-presence -u "$SESSD_URL" -w -o -1 -W 30 chat
+	[ -z "$stderr" ]
+	run -0 transitions first
+	[ "$output" = 'enter null true false' ]
+	# A watcher that also holds presence leaves as it ends.
+	run -0 --separate-stderr under_head 20 sess-presence -u "$SESSD_URL" -e bob -w -W 30 chat
+	[ -z "$stderr" ]
+	run -0 sess-presence -w -o -1 -C 3 -W 10 chat
+	run -0 transitions <(printf '%s\n' "${lines[@]}")
+	[ "$output" = $'enter null true false\nenter null true false\nleave "explicit" false true' ]
+	kill -TERM "$holder"
+	exited "$holder" 0
+}
+
+@test "sess-presence -w to a file or a terminal watches on until -W" {
+	run -1 to_file out timeout 20 sess-presence -w -W 1 chat
+	[ ! -s out ]
+	sessd_start
+	run -1 to_file out timeout 20 sess-presence -u "$SESSD_URL" -w -W 1 chat
+	[ ! -s out ]
+	command -v script >/dev/null || skip "no script(1) for a terminal"
+	run -1 timeout 20 script -qec "sess-presence -w -W 1 chat" /dev/null
+	run -1 timeout 20 script -qec "sess-presence -u $SESSD_URL -w -W 1 chat" /dev/null
 }

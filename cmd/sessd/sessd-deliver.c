@@ -326,16 +326,29 @@ sse_backlog(struct conn *c, const struct sess_ds_info *s, int64_t *pos,
 
 /* sess event lines (GET /v1/events). */
 
+/* Whether type is one of list (see types_of() in sessd-ext.c). */
+static int
+type_in(const char *list, const char *type)
+{
+	const char *t;
+
+	if (type == NULL)
+		return 0;
+	for (t = list; *t == '='; t += strlen(t) + 1)
+		if (strcmp(t + 1, type) == 0)
+			return 1;
+	return 0;
+}
+
 int
-ext_lines(struct sess_buf *out, const char *sj, const char *type,
+ext_lines(struct sess_buf *out, const char *sj, const char *types,
     const struct sess_event *evs, size_t n)
 {
 	size_t i;
 	int any = 0;
 
 	for (i = 0; i < n; i++) {
-		if (type != NULL && (evs[i].type == NULL ||
-		    strcmp(evs[i].type, type) != 0))
+		if (types != NULL && !type_in(types, evs[i].type))
 			continue;
 		if (sess_event_format(out, sj, &evs[i]) == 0)
 			any = 1;

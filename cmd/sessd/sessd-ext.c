@@ -10,8 +10,9 @@
 /*
  * The tools' remote mode (lib/remote.c) speaks these besides the plain
  * protocol, so that its output is what embedded mode prints:
- *   GET /v1/events/NAME?offset=O[&type=T][&live=long-poll&timeout=MS]
- *     event lines as sess-sub prints them (sess_event_format);
+ *   GET /v1/events/NAME?offset=O[&type=T]...[&live=long-poll&timeout=MS]
+ *     event lines as sess-sub prints them (sess_event_format), only
+ *     those of one of the types T if any are given;
  *   GET /v1/messages/NAME
  *     the materialized messages, one JSON object a line;
  *   POST /v1/stream/NAME with "Sess-Append: 1"
@@ -24,6 +25,7 @@
  */
 
 #define SCAN_ROUNDS 64
+#define TYPES_MAX 4096     /* the type= parameters of a request, decoded */
 
 static char *
 json_str(const char *s)
@@ -35,9 +37,43 @@ json_str(const char *s)
 	return t;
 }
 
+/*
+ * A list of types (for ext_lines()): each one after a '=' and before a
+ * NUL, the list ended by a NUL in place of the next '='.
+ *//*
+ * The type= parameters of q as such a list in out; its size (0: none),
+ * or -1 if they do not fit or one is malformed.
+ */
+static long
+types_of(const char *q, char *out, size_t size)
+{
+	const char *p, *amp, *eq;
+	char key[64];
+	size_t at = 0;
+	long n;
+
+	for (p = q; p != NULL && *p != '\0'; p = amp ? amp + 1 : NULL) {
+		amp = strchr(p, '&');
+		eq = memchr(p, '=', amp ? (size_t)(amp - p) : strlen(p));
+		if (eq == NULL || pct_decode(p, (size_t)(eq - p), key,
+		    sizeof(key), 1) < 0 || strcmp(key, "type") != 0)
+			continue;
+		if (size - at < 3)
+			return -1;
+		out[at++] = '=';
+		n = pct_decode(eq + 1, amp ? (size_t)(amp - eq - 1) :
+		    strlen(eq + 1), out + at, size - at - 1, 1);
+		if (n < 0 || (size_t)n != strlen(out + at))
+			return -1;
+		at += (size_t)n + 1;
+	}
+	out[at] = '\0';
+	return at == 0 ? 0 : (long)at + 1;
+}
+
 struct lines {
 	struct sess_buf *out;
-	const char *sj, *type;
+	const char *sj, *types;
 	int64_t last;
 	int any;
 };
@@ -48,7 +84,7 @@ line_one(const struct sess_event *ev, void *arg)
 	struct lines *l = arg;
 
 	l->last = ev->seq;
-	if (ext_lines(l->out, l->sj, l->type, ev, 1))
+	if (ext_lines(l->out, l->sj, l->types, ev, 1))
 		l->any = 1;
 	return 0;
 }
@@ -60,16 +96,20 @@ ext_events(struct conn *c, const char *name, const char *q)
 	struct sess_err e;
 	struct sess_buf out;
 	struct lines l;
-	char off[40], type[256], live[16], tmo[16], *sj;
-	int kind = SESS_OFF_START, rc, round, has_type;
+	char off[40], types[TYPES_MAX], live[16], tmo[16], *sj, *w;
+	int kind = SESS_OFF_START, rc, round;
 	int64_t after = 0, ms = sd->poll_ms, v;
+	long tl;
 
 	off[0] = '\0';
 	if (query_get(q, "offset", off, sizeof(off)) == 0 &&
 	    sess_offset_parse(off, &kind, &after, &e) != 0)
 		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "%s",
 		    e.msg);
-	has_type = query_get(q, "type", type, sizeof(type)) == 0;
+	if ((tl = types_of(q, types, sizeof(types))) < 0)
+		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "type: "
+		    "a bad %%-escape, or more than %d bytes of types",
+		    TYPES_MAX);
 	if (query_get(q, "timeout", tmo, sizeof(tmo)) == 0 &&
 	    (v = tool_num(tmo, 3600000)) > 0 && v < ms)
 		ms = v;
@@ -84,7 +124,7 @@ ext_events(struct conn *c, const char *name, const char *q)
 	memset(&l, 0, sizeof(l));
 	l.out = &out;
 	l.sj = sj;
-	l.type = has_type ? type : NULL;
+	l.types = tl > 0 ? types : NULL;
 	l.last = after;
 	/* Events of another type are passed over, a bounded number. */
 	for (round = 0; round < SCAN_ROUNDS && l.last < s.tail && !l.any;
@@ -96,8 +136,14 @@ ext_events(struct conn *c, const char *name, const char *q)
 	    sizeof(live)) == 0 && strcmp(live, "long-poll") == 0 &&
 	    !s.closed) {
 		sess_buf_release(&out);
-		rc = fanout_wait_events(c, &s, name, l.last, has_type ?
-		    strdup(type) : NULL, sj, ms);
+		if ((w = tl > 0 ? malloc((size_t)tl) : NULL) != NULL)
+			memcpy(w, types, (size_t)tl);
+		if (tl > 0 && w == NULL) {
+			free(sj);
+			return resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+			    "out of memory");
+		}
+		rc = fanout_wait_events(c, &s, name, l.last, w, sj, ms);
 		if (rc == 0)
 			return 0;
 		return resp_fail(c, SESS_EBUSY, SESS_WHY_AGAIN, NULL,

@@ -196,7 +196,7 @@ give_answer(struct round *r, struct waiter *w, struct conn *c)
 	size_t q;
 
 	if (w->events) {
-		/* Only the events of its type answer it. */
+		/* Only the events of its types answer it. */
 		body = &r->lines;
 		body->len = 0;
 		if (!ext_lines(body, w->sj, w->type, r->b->ev, r->b->n))

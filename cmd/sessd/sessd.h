@@ -84,7 +84,7 @@ struct waiter {
 	int sse;
 	int64_t pos;                  /* what it has (seq) */
 	int64_t cursor;               /* the lowest cursor it may be given */
-	/* GET /v1/events long-polls: event lines, maybe of one type */
+	/* GET /v1/events long-polls: event lines, maybe of some types */
 	int events;
 	char *type, *sj;
 	struct fanout_att *att;       /* a WebSocket attachment's, or NULL */
@@ -233,8 +233,11 @@ route_fn ds_read, ds_post, ds_put, ds_delete, ds_options;
 
 /* sessd-ext.c: sess's own extensions (event lines, messages, appends). */
 route_fn ext_events, ext_messages, ext_metrics, ext_append;
-/* Event lines of batch for a /v1/events waiter; 1 if any were added. */
-int ext_lines(struct sess_buf *out, const char *sj, const char *type,
+/*
+ * Event lines of batch for a /v1/events waiter, of the types in the list
+ * types (see sessd-ext.c) unless NULL; 1 if any were added.
+ */
+int ext_lines(struct sess_buf *out, const char *sj, const char *types,
     const struct sess_event *evs, size_t n);
 
 /* sessd-www.c: the demo page and sess.js, compiled in ($(BUILD)/cmd/www.c). */
@@ -305,7 +308,10 @@ void lp_respond(struct conn *c, const struct sess_ds_info *s, int64_t next,
 /* sessd-fanout.c: live readers. */
 int fanout_wait(struct conn *c, const struct sess_ds_info *s,
     const char *name, int64_t pos, int sse, int64_t cursor);
-/* As fanout_wait() for event lines; type and sj are taken. */
+/*
+ * As fanout_wait() for event lines, of the types in the list type (see
+ * ext_lines()) unless NULL; type and sj are taken.
+ */
 int fanout_wait_events(struct conn *c, const struct sess_ds_info *s,
     const char *name, int64_t pos, char *type, char *sj, int64_t ms);
 void fanout_leave(struct conn *c);

@@ -68,3 +68,14 @@ no_stream() {
 	fi
 	grep -Eq 'no such (stream|store)' ns.err
 }
+
+# under_head SECS CMD...: runs CMD | head -n 1 >first, bounded by SECS,
+# and returns CMD's own status (124 if the bound ran out first), so that
+# `run -0 under_head 20 sess-sub -f -W 30 ...` shows that a follower
+# ended because head went away, neither at -W (1) nor never (124).
+under_head() {
+	local secs=$1
+	shift
+	timeout "$secs" bash -c \
+	    '"$@" | head -n 1 >first; exit "${PIPESTATUS[0]}"' under_head "$@"
+}
