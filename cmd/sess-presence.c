@@ -72,45 +72,12 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A POST /v1/presence/STREAM transition; remote mode. */
-static int
-remote_set(const char *event, struct sess_err *e)
-{
-	struct sess_buf out;
-	json_t *v, *g;
-	char *body;
-	int rc;
-
-	v = json_pack("{s:s, s:s, s:s}", "event", event, "member", P.member,
-	    "conn", P.conn);
-	if (v != NULL && P.data != NULL && strcmp(event, "leave") != 0)
-		json_object_set_new(v, "data", json_loads(P.data, 0, NULL));
-	body = v ? json_dumps(v, JSON_COMPACT) : NULL;
-	json_decref(v);
-	if (body == NULL)
-		return sess_err_set(e, SESS_ENOMEM, "out of memory");
-	sess_buf_init(&out, 1 << 20);
-	rc = sess_remote_call(P.rm, "POST", "/v1/presence", P.stream, NULL,
-	    body, strlen(body), 30000L, &out, NULL, e);
-	free(body);
-	if (rc == 0 && (v = json_loadb(out.p, out.len, 0, NULL)) != NULL) {
-		/* The server's grace is the lease: renew well within it. */
-		g = json_object_get(v, "grace");
-		if (json_is_integer(g) && json_integer_value(g) > 0)
-			P.lease_us = (int64_t)json_integer_value(g) * 1000000;
-		json_decref(v);
-	}
-	sess_buf_release(&out);
-	return rc;
-}
 
 static int
 set(const char *event, struct sess_err *e)
 {
-	if (P.rm != NULL)
-		return remote_set(event, e);
-	return sess_presence_set(P.st, P.stream, P.member, P.conn, event,
-	    P.data, P.lease_us, NULL, e);
+	return sess_conn_presence_set(P.c, P.stream, P.member, P.conn, event,
+	    P.data, P.lease_us, &P.lease_us, e);
 }
 
 /* Renews the lease; enters again if it ran out meanwhile. */
@@ -137,39 +104,16 @@ leave(void)
 	P.entered = 0;
 }
 
-/* Embedded mode sweeps expired leases before it reads, where it can. */
-static void
-sweep(void)
-{
-	struct sess_err e;
-
-	if (P.st != NULL)
-		(void)sess_presence_sweep(P.st, &e);
-}
 
 /* The current set as a JSON array (new). */
 static json_t *
 members(void)
 {
 	struct sess_err e;
-	struct sess_buf out;
 	json_t *v;
 
-	if (P.st != NULL) {
-		sweep();
-		if ((v = sess_presence_members(P.st, P.stream, &e)) == NULL)
-			tool_die(&e);
-		return v;
-	}
-	sess_buf_init(&out, (size_t)64 << 20);
-	if (sess_remote_call(P.rm, "GET", "/v1/presence", P.stream, NULL, NULL,
-	    0, 30000L, &out, NULL, &e) != 0)
+	if ((v = sess_conn_presence_members(P.c, P.stream, &e)) == NULL)
 		tool_die(&e);
-	v = json_loadb(out.p, out.len, 0, NULL);
-	sess_buf_release(&out);
-	if (!json_is_array(v))
-		errx(EXIT_TEMP, "%s: the server's answer is not a list of "
-		    "members", P.stream);
 	return v;
 }
 
@@ -194,86 +138,50 @@ anyone(void)
 }
 
 struct printer {
-	struct sess_buf out;
 	int64_t last;
 	long long seen, count;
+	int gone;                     /* stdout could not be written */
 };
 
 static int
-print_one(const struct sess_ptrans *t, void *arg)
+print_line(int64_t seq, const char *line, size_t len, void *arg)
 {
 	struct printer *p = arg;
 
-	p->last = t->seq;
-	p->out.len = 0;
-	if (sess_ptrans_format(&p->out, t, 0) != 0)
-		err(EXIT_TEMP, "out of memory");
-	if (tool_write(p->out.p, p->out.len) != 0)
+	p->last = seq;
+	if (tool_write(line, len) != 0 || tool_write("\n", 1) != 0) {
+		p->gone = 1;
 		return 1;
+	}
 	return ++p->seen == p->count;
 }
 
 /*
  * Transitions after p->last: prints them, returns 1 when done (the
- * count reached or stdout gone), 0 if more may come.
+ * count reached or stdout gone), 0 if more may come.  Remote, the first
+ * read waits up to wait_ms for one.
  */
 static int
 watch_step(struct printer *p, int wait_ms)
 {
 	struct sess_err e;
-	struct sess_buf body;
-	const char *line, *nl;
-	char q[128];
 	int64_t next = -1;
 	int rc;
 
-	if (P.st != NULL) {
-		sweep();
-		do {
-			rc = sess_presence_log(P.st, P.stream, p->last,
-			    LOG_BATCH, print_one, p, &e);
-			if (rc < 0)
-				tool_die(&e);
-			if (p->seen == p->count || tool_flush() != 0)
-				return 1;
-		} while (rc == LOG_BATCH);
-		return 0;
-	}
-	snprintf(q, sizeof(q), "?log=1&after=%lld%s%d", (long long)p->last,
-	    wait_ms > 0 ? "&live=long-poll&timeout=" : "&x=", wait_ms);
-	sess_buf_init(&body, (size_t)64 << 20);
-	if ((rc = sess_remote_call(P.rm, "GET", "/v1/presence", P.stream, q,
-	    NULL, 0, 30000L + wait_ms, &body, &next, &e)) != 0) {
-		sess_buf_release(&body);
+	do {
+		rc = sess_conn_presence_log(P.c, P.stream, p->last, LOG_BATCH,
+		    wait_ms, print_line, p, &next, &e);
 		if (rc == SESS_EPIPE)
 			return 1; /* nobody reads what we write any more */
-		tool_die(&e);
-	}
-	for (line = body.p; line != NULL && line < body.p + body.len;
-	    line = nl + 1) {
-		json_t *v;
-
-		if ((nl = memchr(line, '\n', (size_t)(body.p + body.len -
-		    line))) == NULL)
-			nl = body.p + body.len;
-		if (nl == line)
-			continue;
-		v = json_loadb(line, (size_t)(nl - line), 0, NULL);
-		if (json_is_integer(json_object_get(v, "seq")))
-			p->last = json_integer_value(json_object_get(v,
-			    "seq"));
-		json_decref(v);
-		if (tool_write(line, (size_t)(nl - line)) != 0 ||
-		    tool_write("\n", 1) != 0 || ++p->seen == p->count) {
-			sess_buf_release(&body);
-			tool_flush();
+		if (rc < 0)
+			tool_die(&e);
+		if (next > p->last)
+			p->last = next;
+		if (p->gone || p->seen == p->count || tool_flush() != 0)
 			return 1;
-		}
-	}
-	sess_buf_release(&body);
-	if (next > p->last)
-		p->last = next;
-	return tool_flush() != 0;
+		wait_ms = 0;
+	} while (rc == LOG_BATCH);
+	return 0;
 }
 
 /*
@@ -311,23 +219,16 @@ nap(int ms)
 	return pfd[1].revents != 0 && sess_hangup_wait(P.hup, 0);
 }
 
+/* Where the log of the stream is now: transitions after it are new. */
 static int64_t
 last_seq(void)
 {
 	struct sess_err e;
-	struct sess_buf body;
-	int64_t v, next = -1;
+	int64_t next = 0;
 
-	if (P.st != NULL) {
-		if ((v = sess_presence_last(P.st, &e)) < 0)
-			tool_die(&e);
-		return v;
-	}
-	sess_buf_init(&body, (size_t)64 << 20);
-	if (sess_remote_call(P.rm, "GET", "/v1/presence", P.stream,
-	    "?log=1&after=now", NULL, 0, 30000L, &body, &next, &e) != 0)
+	if (sess_conn_presence_log(P.c, P.stream, -1, 0, 0, NULL, NULL,
+	    &next, &e) < 0)
 		tool_die(&e);
-	sess_buf_release(&body);
 	return next > 0 ? next : 0;
 }
 
@@ -483,22 +384,21 @@ enter(void)
 	P.renew_at = now_ms() + P.lease_us / 3000;
 }
 
+static int
+ignore_line(int64_t seq, const char *line, size_t len, void *arg)
+{
+	return 1;
+}
+
 /* -a, remote: a long-poll on the transitions after mark wakes us. */
 static void
 remote_wait(int64_t mark, int ms)
 {
 	struct sess_err e;
-	struct sess_buf b;
-	char qs[96];
-	int rc;
+	int64_t next;
 
-	snprintf(qs, sizeof(qs), "?log=1&after=%lld&live=long-poll&"
-	    "timeout=%d", (long long)mark, ms);
-	sess_buf_init(&b, (size_t)64 << 20);
-	rc = sess_remote_call(P.rm, "GET", "/v1/presence", P.stream, qs, NULL,
-	    0, 30000L + ms, &b, NULL, &e);
-	sess_buf_release(&b);
-	if (rc != 0)
+	if (sess_conn_presence_log(P.c, P.stream, mark, 1, ms, ignore_line,
+	    NULL, &next, &e) < 0)
 		tool_die(&e);
 }
 
@@ -579,7 +479,6 @@ main(int argc, char **argv)
 	    0 : SESS_RDONLY);
 	P.st = sess_conn_store(P.c);
 	P.rm = sess_conn_remote(P.c);
-	sess_buf_init(&pr.out, 1 << 20);
 	if (o.any) {
 		status = anyone() ? 0 : EXIT_NO;
 	} else if (!o.await && !o.watch && P.member == NULL) {
@@ -598,7 +497,6 @@ main(int argc, char **argv)
 		status = hold(&o, &pr);
 		leave();
 	}
-	sess_buf_release(&pr.out);
 	sess_watch_close(P.w);
 	sess_conn_close(P.c);
 	return tool_finish(status);

@@ -101,6 +101,80 @@ sess_conn_cursor(struct sess_conn *c, const char *stream, const char *member,
 	return sess_cursor_get(c->st, stream, member, out, e);
 }
 
+/* Presence. */
+
+int
+sess_conn_presence_set(struct sess_conn *c, const char *stream,
+    const char *member, const char *conn, const char *event,
+    const char *data, int64_t lease_us, int64_t *grace_us,
+    struct sess_err *e)
+{
+	if (c->rm != NULL)
+		return sess_remote_presence_set(c->rm, stream, member, conn,
+		    event, data, grace_us, e);
+	return sess_presence_set(c->st, stream, member, conn, event, data,
+	    lease_us, NULL, e);
+}
+
+json_t *
+sess_conn_presence_members(struct sess_conn *c, const char *stream,
+    struct sess_err *e)
+{
+	struct sess_err se;
+
+	if (c->rm != NULL)
+		return sess_remote_presence_members(c->rm, stream, e);
+	(void)sess_presence_sweep(c->st, &se);
+	return sess_presence_members(c->st, stream, e);
+}
+
+/* Embedded: each transition as the line sessd would send. */
+struct plines {
+	int (*fn)(int64_t seq, const char *line, size_t len, void *arg);
+	void *arg;
+	struct sess_buf line;
+	int64_t last;
+};
+
+static int
+pline(const struct sess_ptrans *t, void *arg)
+{
+	struct plines *p = arg;
+
+	p->last = t->seq;
+	p->line.len = 0;
+	if (sess_ptrans_format(&p->line, t, 0) != 0 || p->line.len == 0)
+		return -1;
+	return p->fn(t->seq, p->line.p, p->line.len - 1, p->arg);
+}
+
+int
+sess_conn_presence_log(struct sess_conn *c, const char *stream,
+    int64_t after, int max, int wait_ms, int (*fn)(int64_t seq,
+    const char *line, size_t len, void *arg), void *arg, int64_t *next,
+    struct sess_err *e)
+{
+	struct sess_err se;
+	struct plines p = { fn, arg, { 0 }, 0 };
+	int n;
+
+	if (c->rm != NULL)
+		return sess_remote_presence_log(c->rm, stream, after, wait_ms,
+		    fn, arg, next, e);
+	(void)sess_presence_sweep(c->st, &se);
+	if (after < 0) {
+		if ((*next = sess_presence_last(c->st, e)) < 0)
+			return (int)*next;
+		return 0;
+	}
+	p.last = after;
+	sess_buf_init(&p.line, (size_t)1 << 20);
+	n = sess_presence_log(c->st, stream, after, max, pline, &p, e);
+	sess_buf_release(&p.line);
+	*next = p.last;
+	return n;
+}
+
 struct sess_feed {
 	struct sess_conn *c;
 	struct sess_reader *r;     /* embedded */

@@ -555,3 +555,114 @@ out:
 	sess_buf_release(&body);
 	return rc;
 }
+
+/* Presence: /v1/presence/STREAM, as presence.c's functions. */
+
+int
+sess_remote_presence_set(struct sess_remote *rm, const char *stream,
+    const char *member, const char *conn, const char *event,
+    const char *data, int64_t *grace_us, struct sess_err *e)
+{
+	struct sess_buf out;
+	json_t *v, *g;
+	char *body;
+	int rc;
+
+	v = json_pack("{s:s, s:s, s:s}", "event", event, "member", member,
+	    "conn", conn);
+	if (v != NULL && data != NULL && strcmp(event, "leave") != 0)
+		json_object_set_new(v, "data", json_loads(data, 0, NULL));
+	body = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	if (body == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	sess_buf_init(&out, 1 << 20);
+	rc = sess_remote_call(rm, "POST", "/v1/presence", stream, NULL, body,
+	    strlen(body), 30000L, &out, NULL, e);
+	free(body);
+	if (rc == 0 && grace_us != NULL &&
+	    (v = json_loadb(out.p, out.len, 0, NULL)) != NULL) {
+		/* The server's grace is the lease. */
+		g = json_object_get(v, "grace");
+		if (json_is_integer(g) && json_integer_value(g) > 0)
+			*grace_us = (int64_t)json_integer_value(g) * 1000000;
+		json_decref(v);
+	}
+	sess_buf_release(&out);
+	return rc;
+}
+
+json_t *
+sess_remote_presence_members(struct sess_remote *rm, const char *stream,
+    struct sess_err *e)
+{
+	struct sess_buf out;
+	json_t *v;
+
+	sess_buf_init(&out, (size_t)64 << 20);
+	if (sess_remote_call(rm, "GET", "/v1/presence", stream, NULL, NULL, 0,
+	    30000L, &out, NULL, e) != 0) {
+		sess_buf_release(&out);
+		return NULL;
+	}
+	v = json_loadb(out.p, out.len, 0, NULL);
+	sess_buf_release(&out);
+	if (!json_is_array(v)) {
+		json_decref(v);
+		sess_err_set(e, SESS_EIO, "%s: %s: the server's answer is not "
+		    "a list of members", rm->base, stream);
+		return NULL;
+	}
+	return v;
+}
+
+int
+sess_remote_presence_log(struct sess_remote *rm, const char *stream,
+    int64_t after, int wait_ms, int (*fn)(int64_t seq, const char *line,
+    size_t len, void *arg), void *arg, int64_t *next, struct sess_err *e)
+{
+	struct sess_buf body;
+	const char *line, *nl, *end;
+	char q[128];
+	json_t *v, *s;
+	int rc, n = 0;
+
+	if (after < 0)
+		snprintf(q, sizeof(q), "?log=1&after=now");
+	else
+		snprintf(q, sizeof(q), "?log=1&after=%lld", (long long)after);
+	if (wait_ms > 0)
+		snprintf(q + strlen(q), sizeof(q) - strlen(q),
+		    "&live=long-poll&timeout=%d", wait_ms);
+	sess_buf_init(&body, (size_t)64 << 20);
+	if ((rc = sess_remote_call(rm, "GET", "/v1/presence", stream, q, NULL,
+	    0, 30000L + (wait_ms > 0 ? wait_ms : 0), &body, next, e)) != 0) {
+		sess_buf_release(&body);
+		return rc;
+	}
+	end = body.p + body.len;
+	for (line = body.p; line != NULL && line < end; line = nl + 1) {
+		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL)
+			nl = end;
+		if (nl == line)
+			continue;
+		v = json_loadb(line, (size_t)(nl - line), 0, NULL);
+		s = json_object_get(v, "seq");
+		if (!json_is_integer(s)) {
+			json_decref(v);
+			rc = sess_err_set(e, SESS_EIO, "%s: %s: the server's "
+			    "answer is not transition lines", rm->base, stream);
+			break;
+		}
+		n++;
+		rc = fn != NULL ? fn(json_integer_value(s), line,
+		    (size_t)(nl - line), arg) : 1;
+		json_decref(v);
+		if (rc != 0) {
+			rc = 0;
+			break;
+		}
+	}
+	sess_buf_release(&body);
+	return rc < 0 ? rc : n;
+}

@@ -744,6 +744,23 @@ int sess_remote_cursor(struct sess_remote *rm, const char *stream,
     struct sess_err *e);
 
 /*
+ * Presence through /v1/presence/STREAM, as presence.c's: a transition
+ * (*grace_us, if not NULL, the lease the server grants); the set now (a
+ * new array, NULL on error); fn called with each transition line after
+ * `after` (-1: none, the position only), without its newline, waiting up
+ * to wait_ms for one, until fn returns nonzero: how many, with *next the
+ * seq to ask after next.
+ */
+int sess_remote_presence_set(struct sess_remote *rm, const char *stream,
+    const char *member, const char *conn, const char *event,
+    const char *data, int64_t *grace_us, struct sess_err *e);
+json_t *sess_remote_presence_members(struct sess_remote *rm,
+    const char *stream, struct sess_err *e);
+int sess_remote_presence_log(struct sess_remote *rm, const char *stream,
+    int64_t after, int wait_ms, int (*fn)(int64_t seq, const char *line,
+    size_t len, void *arg), void *arg, int64_t *next, struct sess_err *e);
+
+/*
  * conn.c: one interface over the embedded store (url NULL) and a
  * remote sessd, so every tool has the same two modes.
  */
@@ -762,6 +779,25 @@ int sess_conn_stream_get(struct sess_conn *c, const char *stream,
 /* A member's cursor on stream: set it (seq >= 0) or get it (seq -1). */
 int sess_conn_cursor(struct sess_conn *c, const char *stream,
     const char *member, int64_t seq, struct sess_cursor *out,
+    struct sess_err *e);
+/*
+ * Presence on stream, in either mode (embedded sweeps expired leases
+ * first, where it can): a transition held for lease_us (remote: the
+ * server's grace, put in *grace_us); the set now, a new JSON array; the
+ * transition lines after `after` (-1: none), without their newline, to
+ * fn until it returns nonzero, up to max of them (remote: waiting up to
+ * wait_ms for one), with *next the seq to ask after next; returns how
+ * many.
+ */
+int sess_conn_presence_set(struct sess_conn *c, const char *stream,
+    const char *member, const char *conn, const char *event,
+    const char *data, int64_t lease_us, int64_t *grace_us,
+    struct sess_err *e);
+json_t *sess_conn_presence_members(struct sess_conn *c, const char *stream,
+    struct sess_err *e);
+int sess_conn_presence_log(struct sess_conn *c, const char *stream,
+    int64_t after, int max, int wait_ms, int (*fn)(int64_t seq,
+    const char *line, size_t len, void *arg), void *arg, int64_t *next,
     struct sess_err *e);
 /*
  * Makes a follower's waits, and its remote reads, end with SESS_EPIPE
