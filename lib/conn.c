@@ -101,6 +101,26 @@ sess_conn_cursor(struct sess_conn *c, const char *stream, const char *member,
 	return sess_cursor_get(c->st, stream, member, out, e);
 }
 
+/* The materialized messages of stream as JSON lines, appended to out. */
+static int
+message_line(const struct sess_message *m, void *arg)
+{
+	return sess_message_format(arg, m) != 0;
+}
+
+int
+sess_conn_messages(struct sess_conn *c, const char *stream,
+    struct sess_buf *out, struct sess_err *e)
+{
+	int rc;
+
+	if ((rc = sess_name_check(stream, strlen(stream), e)) != 0)
+		return rc;
+	if (c->rm != NULL)
+		return sess_remote_get(c->rm, "/v1/messages", stream, out, e);
+	return sess_messages_each(c->st, stream, message_line, out, e);
+}
+
 /* Presence. */
 
 int

@@ -666,3 +666,40 @@ sess_remote_presence_log(struct sess_remote *rm, const char *stream,
 	sess_buf_release(&body);
 	return rc < 0 ? rc : n;
 }
+
+/*
+ * The notify outbox through sessd: a JSON request to /v1/notify/WHAT
+ * (claim, finish, keys, channels), its answer (new).
+ */
+json_t *
+sess_remote_notify(struct sess_remote *rm, const char *method,
+    const char *what, json_t *body, long timeout_ms, struct sess_err *e)
+{
+	struct sess_buf out;
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_t *v;
+	int rc;
+
+	if (body != NULL && text == NULL) {
+		sess_err_set(e, SESS_ENOMEM, "out of memory");
+		return NULL;
+	}
+	sess_buf_init(&out, (size_t)256 << 20);
+	rc = sess_remote_call(rm, method, "/v1/notify", what, NULL,
+	    text ? text : "{}", text ? strlen(text) : 2, timeout_ms, &out,
+	    NULL, e);
+	free(text);
+	if (rc != 0) {
+		sess_buf_release(&out);
+		return NULL;
+	}
+	v = json_loadb(out.p ? out.p : "", out.len, 0, NULL);
+	sess_buf_release(&out);
+	if (!json_is_object(v)) {
+		json_decref(v);
+		sess_err_set(e, SESS_EIO, "%s: the answer to %s is not JSON",
+		    rm->base, what);
+		return NULL;
+	}
+	return v;
+}

@@ -761,6 +761,14 @@ int sess_remote_presence_log(struct sess_remote *rm, const char *stream,
     size_t len, void *arg), void *arg, int64_t *next, struct sess_err *e);
 
 /*
+ * The notify outbox through sessd: a JSON request to /v1/notify/WHAT
+ * (claim, finish, keys, channels); its JSON object answer (new), or
+ * NULL with e filled.
+ */
+json_t *sess_remote_notify(struct sess_remote *rm, const char *method,
+    const char *what, json_t *body, long timeout_ms, struct sess_err *e);
+
+/*
  * conn.c: one interface over the embedded store (url NULL) and a
  * remote sessd, so every tool has the same two modes.
  */
@@ -780,6 +788,9 @@ int sess_conn_stream_get(struct sess_conn *c, const char *stream,
 int sess_conn_cursor(struct sess_conn *c, const char *stream,
     const char *member, int64_t seq, struct sess_cursor *out,
     struct sess_err *e);
+/* The materialized messages of stream, as JSON lines appended to out. */
+int sess_conn_messages(struct sess_conn *c, const char *stream,
+    struct sess_buf *out, struct sess_err *e);
 /*
  * Presence on stream, in either mode (embedded sweeps expired leases
  * first, where it can): a transition held for lease_us (remote: the
