@@ -108,7 +108,7 @@ head_end(struct sess_http_req *r, const char *p, size_t n,
 
 	for (i = r->scan; i < n; i++) {
 		if (i >= SESS_HTTP_HEAD_MAX)
-			return fail(r, 431, e, "request head too large");
+			return fail(r, 431, e, "request headers too large");
 		if (!r->line && i - r->skip > SESS_HTTP_TARGET_MAX + 32)
 			return fail(r, 414, e, "request target too long");
 		if (p[i] == '\0')
@@ -399,7 +399,7 @@ sess_http_head(struct sess_http_req *r, const char *p, size_t n,
 	if ((len = head_end(r, p, n, e)) <= 0)
 		return len;
 	if ((size_t)len > SESS_HTTP_HEAD_MAX)
-		return fail(r, 431, e, "request head too large");
+		return fail(r, 431, e, "request headers too large");
 	if ((r->head = malloc((size_t)len + 1)) == NULL) {
 		r->status = 503;
 		return sess_err_set(e, SESS_ENOMEM, "out of memory");
@@ -599,9 +599,11 @@ sess_http_chunked(struct sess_http_chunked *d, const char *p, size_t n,
 			if (s == -2)
 				return sess_err_set(e, SESS_EINVAL, "chunk "
 				    "size too large");
-			return sess_err_set(e, SESS_EINVAL, "%s",
-			    d->state < CK_LF ? "malformed chunk size line" :
-			    "malformed chunked trailer field");
+			return sess_err_set(e, SESS_EINVAL, c > ' ' &&
+			    c < 0x7f ? "%s: unexpected '%c'" : "%s: "
+			    "unexpected byte 0x%02x", d->state < CK_LF ?
+			    "malformed chunk size line" : "malformed "
+			    "chunked trailer field", c);
 		}
 		d->state = s;
 	}
