@@ -2,7 +2,7 @@
 #include "sess.h"
 #include "unit.h"
 
-static char logbuf[8192];
+static char logbuf[SESS_HTTP_HEAD_MAX + 1024];
 
 static void
 say(const char *s, size_t n)
