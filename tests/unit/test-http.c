@@ -9,6 +9,8 @@ say(const char *s, size_t n)
 {
 	size_t len = strlen(logbuf);
 
+	if (n == 0)
+		return;
 	if (n > sizeof(logbuf) - 1 - len)
 		n = sizeof(logbuf) - 1 - len;
 	memcpy(logbuf + len, s, n);
