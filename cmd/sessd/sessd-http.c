@@ -88,7 +88,7 @@ method_of(const char *name)
 const char *
 req_header(const struct req *r, const char *name)
 {
-	/* An absolute-form target's authority replaces Host (RFC 9112, 3.2.2). */
+	/* An absolute-form target's authority replaces Host (9112, 3.2.2). */
 	if (r->http.authority != NULL && strcasecmp(name, "Host") == 0)
 		return r->http.authority;
 	return sess_http_field(&r->http, name);

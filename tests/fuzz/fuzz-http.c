@@ -27,6 +27,14 @@ mixs(struct run *o, const char *s)
 		mix(o, (unsigned char)*s++);
 }
 
+/* A status a head may be refused with. */
+static int
+known(int status)
+{
+	return status == 400 || status == 414 || status == 417 ||
+	    status == 431 || status == 501 || status == 505;
+}
+
 static void
 check_head(const struct sess_http_req *r, long len, size_t n)
 {
@@ -73,9 +81,7 @@ run(const uint8_t *u, size_t n, size_t step, struct run *o)
 				hl = sess_http_head(&r, p + pos, avail - pos,
 				    &e);
 				if (hl < 0) {
-					if (r.status != 400 && r.status != 414 &&
-					    r.status != 417 && r.status != 431 &&
-					    r.status != 501 && r.status != 505)
+					if (!known(r.status))
 						abort();
 					o->end = r.status;
 					goto out;

@@ -315,7 +315,7 @@ absolute(void)
 	READS("GET HTTPS://h HTTP/1.1\r\nHost: h\r\n\r\n",
 	    "GET / @h [];more", "an absolute-form target without a path");
 	READS("GET http://h?x=1 HTTP/1.1\r\nHost: h\r\n\r\n",
-	    "GET /?x=1 @h [];more", "an absolute-form target with a query only");
+	    "GET /?x=1 @h [];more", "an absolute-form target, a query only");
 	READS("GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n",
 	    "400: request target has user info", "user info");
 	READS("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n",
