@@ -160,6 +160,76 @@ int sess_wsframe_close(const unsigned char *p, size_t n, int *code,
     struct sess_err *e);
 
 /*
+ * http.c: HTTP/1.1 requests as RFC 9112 frames them, with no I/O: the
+ * caller feeds the bytes as they arrive.  Lines end in CRLF: a bare LF
+ * or CR is refused, as are obs-fold, NUL and control bytes, a request
+ * with both Content-Length and Transfer-Encoding, differing
+ * Content-Lengths (equal ones count as one), a Transfer-Encoding whose
+ * last coding is not chunked, and an HTTP/1.1 request without exactly
+ * one Host.  Every error is one after which the connection's byte
+ * stream can no longer be trusted to be framed: the caller answers
+ * r->status and closes.
+ */
+#define SESS_HTTP_HEAD_MAX (16 * 1024)  /* request line and fields */
+#define SESS_HTTP_TARGET_MAX (8 * 1024) /* request target: 414 past it */
+#define SESS_HTTP_FIELDS_MAX 64         /* header fields: 431 past it */
+struct sess_http_field {
+	const char *name, *value;  /* NUL-terminated, in the head */
+	size_t len;                /* of value */
+};
+struct sess_http_req {
+	char *head;                /* the head, cut into strings (owned) */
+	const char *method;
+	char *target;              /* origin form: path and query */
+	const char *query;         /* after the target's '?', or NULL */
+	const char *authority;     /* of an absolute-form target, or NULL */
+	int minor;                 /* HTTP/1.minor */
+	struct sess_http_field fields[SESS_HTTP_FIELDS_MAX];
+	int nfields;
+	int64_t clen;              /* Content-Length, or -1 */
+	int chunked, expect;       /* Expect: 100-continue */
+	int close, keepalive;      /* the connection ends after this one */
+	int status;                /* on an error: the status to answer */
+	/* the parser's own */
+	int other_coding;
+	size_t scan, skip, line;
+};
+/* Readies r for a new head; release frees the head and readies it too. */
+void sess_http_req_init(struct sess_http_req *r);
+void sess_http_req_release(struct sess_http_req *r);
+/*
+ * Reads a head from p[0..n), the input so far (the same bytes first at
+ * every call, more of them each time).  Returns the head's length (r
+ * filled, the body, if any, follows it in p), 0 if it is not all there
+ * yet, or SESS_EINVAL (SESS_ENOMEM) with r->status the status to answer
+ * (400, 414, 417, 431, 501, 505, 503) and the reason in e.
+ */
+long sess_http_head(struct sess_http_req *r, const char *p, size_t n,
+    struct sess_err *e);
+/* The value of r's first field named name (case-insensitive), or NULL. */
+const char *sess_http_field(const struct sess_http_req *r,
+    const char *name);
+/* Whether the comma-separated list holds tok (case-insensitive). */
+int sess_http_has_token(const char *list, const char *tok);
+/*
+ * A chunked body's decoder.  sess_http_chunked() takes bytes from
+ * p[0..n): *used of them, among which *data[0..*len) is body data (len
+ * 0 for none).  Returns 1 when the body has ended (the bytes after
+ * *used are the next request's), 0 to be called again with the bytes
+ * after *used (more input, if *used is n), or SESS_EINVAL if the body
+ * is malformed (the reason in e).  left is what the chunk being read
+ * has still to come, for refusing an oversized one early.
+ */
+struct sess_http_chunked {
+	int state;
+	uint64_t left;
+	size_t line;
+};
+void sess_http_chunked_init(struct sess_http_chunked *d);
+int sess_http_chunked(struct sess_http_chunked *d, const char *p, size_t n,
+    size_t *used, const char **data, size_t *len, struct sess_err *e);
+
+/*
  * offset.c: offsets.  An event's offset is its sequence number in the
  * stream (from 1) as SESS_OFFSET_LEN zero-padded digits, so offsets sort
  * lexicographically.  Reading "from" an offset returns the events after

@@ -107,7 +107,7 @@ is() {
 	head -c 2000 /dev/zero | tr '\0' x >big
 	run http body POST /v1/stream/b -H 'Content-Type: text/plain' \
 		--data-binary @big
-	is 413 '{"error":{"code":"PAYLOAD_TOO_LARGE","message":"body larger than the limit"}}'
+	is 413 '{"error":{"code":"PAYLOAD_TOO_LARGE","message":"body larger than the limit of 1024 bytes (sessd -b raises it)"}}'
 	head -c 1024 /dev/zero | tr '\0' x >fits
 	run http body POST /v1/stream/b -H 'Content-Type: text/plain' \
 		--data-binary @fits

@@ -68,185 +68,39 @@ reason(int status)
 	}
 }
 
+/* The M_* of a method's name. */
 static int
-is_tchar(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c != '\0' &&
-	    strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/* The next line of p[*at..n), NUL-terminated in place, CR dropped. */
-static char *
-next_line(char *p, size_t n, size_t *at)
-{
-	char *s = p + *at, *nl;
-
-	if (*at >= n || (nl = memchr(s, '\n', n - *at)) == NULL)
-		return NULL;
-	*at = (size_t)(nl - p) + 1;
-	*nl = '\0';
-	if (nl > s && nl[-1] == '\r')
-		nl[-1] = '\0';
-	return s;
-}
-
-static int
-has_token(const char *list, const char *tok)
-{
-	size_t n = strlen(tok);
-	const char *p = list;
-
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (strncasecmp(p, tok, n) == 0 && (p[n] == '\0' || p[n] ==
-		    ',' || p[n] == ' ' || p[n] == '\t'))
-			return 1;
-		while (*p != '\0' && *p != ',')
-			p++;
-	}
-	return 0;
-}
-
-/*
- * Parses a request head (the request line and the header fields, up to
- * and including the empty line) in place.  Returns 0, or the HTTP
- * status to refuse it with.
- */
-int
-http_parse_head(char *p, size_t n, struct req *r)
+method_of(const char *name)
 {
 	static const char *const methods[] = {
 		[M_GET] = "GET", [M_HEAD] = "HEAD", [M_POST] = "POST",
 		[M_PUT] = "PUT", [M_DELETE] = "DELETE",
 		[M_OPTIONS] = "OPTIONS", [M_PATCH] = "PATCH",
 	};
-	char *line, *sp, *ver, *colon, *v, *end;
-	const char *cl = NULL;
-	size_t at = 0;
 	int i;
 
-	r->nhdrs = 0;
-	r->clen = -1;
-	r->chunked = r->expect = r->close = r->keepalive = 0;
-	if ((line = next_line(p, n, &at)) == NULL)
-		return 400;
-	/* Leading empty lines are tolerated (RFC 9112, 2.2). */
-	while (*line == '\0')
-		if ((line = next_line(p, n, &at)) == NULL)
-			return 400;
-	if ((sp = strchr(line, ' ')) == NULL)
-		return 400;
-	*sp = '\0';
-	for (i = 0; line[i] != '\0'; i++)
-		if (!is_tchar((unsigned char)line[i]))
-			return 400;
-	r->method = M_OTHER;
-	r->method_name = line;
 	for (i = 0; i < M_OTHER; i++)
-		if (strcmp(line, methods[i]) == 0)
-			r->method = i;
-	r->target = sp + 1;
-	if ((ver = strchr(r->target, ' ')) == NULL)
-		return 400;
-	*ver++ = '\0';
-	if (r->target[0] == '\0')
-		return 400;
-	for (i = 0; r->target[i] != '\0'; i++)
-		if ((unsigned char)r->target[i] <= ' ' ||
-		    (unsigned char)r->target[i] == 0x7f)
-			return 400;
-	if (strlen(r->target) > TARGET_MAX)
-		return 414;
-	if ((r->query = strchr(r->target, '?')) != NULL)
-		r->query++;
-	if (strncmp(ver, "HTTP/", 5) != 0)
-		return 400;
-	if (strcmp(ver, "HTTP/1.1") == 0)
-		r->minor = 1;
-	else if (strcmp(ver, "HTTP/1.0") == 0)
-		r->minor = 0;
-	else
-		return 505;
-	while ((line = next_line(p, n, &at)) != NULL && *line != '\0') {
-		if (*line == ' ' || *line == '\t')
-			return 400; /* obsolete line folding */
-		if ((colon = strchr(line, ':')) == NULL || colon == line)
-			return 400;
-		for (v = line; v < colon; v++)
-			if (!is_tchar((unsigned char)*v))
-				return 400;
-		*colon = '\0';
-		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-			;
-		end = v + strlen(v);
-		while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		for (i = 0; v[i] != '\0'; i++)
-			if (((unsigned char)v[i] < ' ' && v[i] != '\t') ||
-			    (unsigned char)v[i] == 0x7f)
-				return 400;
-		if (r->nhdrs == HDRS_MAX)
-			return 431;
-		r->hdrs[r->nhdrs].name = line;
-		r->hdrs[r->nhdrs].value = v;
-		r->hdrs[r->nhdrs].len = (size_t)(end - v);
-		r->nhdrs++;
-		if (strcasecmp(line, "content-length") == 0) {
-			if (cl != NULL && strcmp(cl, v) != 0)
-				return 400;
-			cl = v;
-		} else if (strcasecmp(line, "transfer-encoding") == 0) {
-			if (strcasecmp(v, "chunked") != 0)
-				return 501;
-			r->chunked = 1;
-		} else if (strcasecmp(line, "connection") == 0) {
-			if (has_token(v, "close"))
-				r->close = 1;
-			if (has_token(v, "keep-alive"))
-				r->keepalive = 1;
-		} else if (strcasecmp(line, "expect") == 0) {
-			if (strcasecmp(v, "100-continue") != 0)
-				return 417;
-			r->expect = 1;
-		}
-	}
-	if (line == NULL)
-		return 400;
-	if (cl != NULL) {
-		if (r->chunked || *cl == '\0' || strlen(cl) > 18)
-			return 400;
-		r->clen = 0;
-		for (; *cl != '\0'; cl++) {
-			if (*cl < '0' || *cl > '9')
-				return 400;
-			r->clen = r->clen * 10 + (*cl - '0');
-		}
-	}
-	if (r->minor == 0 && !r->keepalive)
-		r->close = 1;
-	return 0;
+		if (strcmp(name, methods[i]) == 0)
+			return i;
+	return M_OTHER;
 }
 
 const char *
 req_header(const struct req *r, const char *name)
 {
-	int i;
-
-	for (i = 0; i < r->nhdrs; i++)
-		if (strcasecmp(r->hdrs[i].name, name) == 0)
-			return r->hdrs[i].value;
-	return NULL;
+	/* An absolute-form target's authority replaces Host (9112, 3.2.2). */
+	if (r->http.authority != NULL && strcasecmp(name, "Host") == 0)
+		return r->http.authority;
+	return sess_http_field(&r->http, name);
 }
 
 static void
 req_reset(struct req *r)
 {
-	free(r->head);
+	sess_http_req_release(&r->http);
 	sess_buf_release(&r->body);
 	memset(r, 0, sizeof(*r));
-	r->clen = -1;
+	sess_http_req_init(&r->http);
 }
 
 size_t
@@ -779,102 +633,74 @@ resp_err(struct conn *c, int rc, const struct sess_err *e)
 	    "%s", e->msg);
 }
 
+static void refuse(struct conn *c, int status, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Refuses a request that cannot be read on: the connection closes. */
 static void
-refuse(struct conn *c, int status, const char *code, const char *msg)
+refuse(struct conn *c, int status, const char *code, const char *fmt, ...)
 {
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	c->req.close = 1;
 	resp_error(c, status, code, "%s", msg);
 }
 
+/*
+ * The error code of a status a head is refused with, from the error
+ * table: its first row of that status (a 503 here is memory).
+ */
 static const char *
-find_head_end(const char *p, size_t n, size_t *len)
+head_code(int status)
 {
-	size_t i;
+	const struct sess_status *s = status == 503 ?
+	    sess_status_of(SESS_ENOMEM, SESS_WHY_NONE) :
+	    sess_status_find(status, NULL);
 
-	for (i = 0; i < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (i + 1 < n && p[i + 1] == '\n') {
-			*len = i + 2;
-			return p;
-		}
-		if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n') {
-			*len = i + 3;
-			return p;
-		}
-	}
-	return NULL;
+	return s != NULL ? s->name : "BAD_REQUEST";
 }
 
-/* Takes a complete head off the input; 0 if more is needed. */
+/*
+ * Takes a complete head off the input; 0 if more is needed.  A head
+ * lib/http.c refuses leaves the input unframed: the connection closes
+ * after the answer, so nothing after it is read as a request.
+ */
 static int
 take_head(struct conn *c)
 {
-	const char *nl;
-	size_t len;
-	int st;
+	struct req *r = &c->req;
+	struct sess_err e;
+	long len;
 
-	if (find_head_end(c->in.p, c->in.len, &len) == NULL) {
-		nl = memchr(c->in.p, '\n', c->in.len);
-		if (nl == NULL && c->in.len > TARGET_MAX + 32) {
-			refuse(c, 414, "URI_TOO_LONG",
-			    "request target too long");
-			return -1;
-		}
-		if (c->in.len > HEAD_MAX) {
-			refuse(c, 431, "HEADERS_TOO_LARGE",
-			    "request headers too large");
-			return -1;
-		}
+	if ((len = sess_http_head(&r->http, c->in.p, c->in.len, &e)) == 0)
 		return 0;
-	}
-	if (len > HEAD_MAX) {
-		refuse(c, 431, "HEADERS_TOO_LARGE",
-		    "request headers too large");
-		return -1;
-	}
-	req_reset(&c->req);
-	if ((c->req.head = malloc(len + 1)) == NULL) {
-		refuse(c, 503, "OUT_OF_MEMORY", "out of memory");
-		return -1;
-	}
-	memcpy(c->req.head, c->in.p, len);
-	c->req.head[len] = '\0';
-	sess_buf_consume(&c->in, len);
 	c->t0 = lws_now_usecs();
-	if ((st = http_parse_head(c->req.head, len, &c->req)) != 0) {
-		c->req.method_name = NULL;
-		c->req.target = NULL;
-		switch (st) {
-		case 414:
-			refuse(c, st, "URI_TOO_LONG",
-			    "request target too long");
-			break;
-		case 431:
-			refuse(c, st, "HEADERS_TOO_LARGE",
-			    "too many header fields");
-			break;
-		case 417:
-			refuse(c, st, "EXPECTATION_FAILED",
-			    "only Expect: 100-continue is understood");
-			break;
-		case 501:
-			refuse(c, st, "NOT_IMPLEMENTED",
-			    "only chunked transfer coding is understood");
-			break;
-		case 505:
-			refuse(c, st, "HTTP_VERSION",
-			    "only HTTP/1.0 and HTTP/1.1 are served");
-			break;
-		default:
-			refuse(c, st, "BAD_REQUEST", "malformed request head");
-			break;
-		}
+	if (len < 0) {
+		refuse(c, r->http.status, head_code(r->http.status), "%s",
+		    e.msg);
 		return -1;
 	}
-	sess_buf_init(&c->req.body, sd->max_body);
+	sess_buf_consume(&c->in, (size_t)len);
+	r->method = method_of(r->http.method);
+	r->method_name = r->http.method;
+	r->target = r->http.target;
+	r->query = r->http.query;
+	r->minor = r->http.minor;
+	r->close = r->http.close;
+	sess_http_chunked_init(&r->ck);
+	sess_buf_init(&r->body, sd->max_body);
 	return 1;
+}
+
+static void
+too_large(struct conn *c)
+{
+	refuse(c, 413, "PAYLOAD_TOO_LARGE", "body larger than the limit of "
+	    "%zu bytes (sessd -b raises it)", sd->max_body);
 }
 
 /* Moves body bytes from the input; 1 when the body is complete. */
@@ -882,94 +708,38 @@ static int
 take_body(struct conn *c)
 {
 	struct req *r = &c->req;
-	size_t n, i;
+	struct sess_err e;
+	const char *data;
+	size_t n, used;
+	int rc;
 
-	if (!r->chunked) {
-		n = (size_t)(r->clen - (int64_t)r->body.len);
+	if (!r->http.chunked) {
+		n = (size_t)(r->http.clen - (int64_t)r->body.len);
 		if (n > c->in.len)
 			n = c->in.len;
 		if (sess_buf_add(&r->body, c->in.p, n) != 0) {
-			refuse(c, 413, "PAYLOAD_TOO_LARGE", "body too large");
+			too_large(c);
 			return -1;
 		}
 		sess_buf_consume(&c->in, n);
-		return (int64_t)r->body.len == r->clen;
+		return (int64_t)r->body.len == r->http.clen;
 	}
-	/* Chunked: size line, data, CRLF; then trailers to an empty line. */
-	for (;;) {
-		const char *nl;
-
-		switch (r->cstate) {
-		case 0: /* chunk size line */
-		case 2: /* CRLF after data */
-		case 3: /* trailer lines */
-			if ((nl = memchr(c->in.p, '\n', c->in.len)) == NULL) {
-				if (c->in.len > 4096) {
-					refuse(c, 400, "BAD_REQUEST",
-					    "bad chunked body");
-					return -1;
-				}
-				return 0;
-			}
-			n = (size_t)(nl - c->in.p);
-			if (r->cstate == 2) {
-				if (n > 1 || (n == 1 && c->in.p[0] != '\r')) {
-					refuse(c, 400, "BAD_REQUEST",
-					    "bad chunked body");
-					return -1;
-				}
-				r->cstate = 0;
-			} else if (r->cstate == 3) {
-				if (n == 0 || (n == 1 && c->in.p[0] == '\r')) {
-					sess_buf_consume(&c->in, n + 1);
-					return 1;
-				}
-			} else {
-				r->csize = 0;
-				for (i = 0; i < n; i++) {
-					int ch = c->in.p[i], d;
-
-					if (ch >= '0' && ch <= '9')
-						d = ch - '0';
-					else if (ch >= 'a' && ch <= 'f')
-						d = ch - 'a' + 10;
-					else if (ch >= 'A' && ch <= 'F')
-						d = ch - 'A' + 10;
-					else
-						break;
-					if (r->csize > (1ULL << 40)) {
-						refuse(c, 413,
-						    "PAYLOAD_TOO_LARGE",
-						    "body too large");
-						return -1;
-					}
-					r->csize = r->csize * 16 + (unsigned)d;
-				}
-				if (i == 0) {
-					refuse(c, 400, "BAD_REQUEST",
-					    "bad chunk size");
-					return -1;
-				}
-				r->cstate = r->csize == 0 ? 3 : 1;
-			}
-			sess_buf_consume(&c->in, n + 1);
-			break;
-		case 1: /* chunk data */
-			if (c->in.len == 0)
-				return 0;
-			n = c->in.len < r->csize ? c->in.len : (size_t)r->csize;
-			if (sess_buf_add(&r->body, c->in.p, n) != 0) {
-				refuse(c, 413, "PAYLOAD_TOO_LARGE",
-				    "body too large");
-				return -1;
-			}
-			sess_buf_consume(&c->in, n);
-			r->csize -= n;
-			if (r->csize == 0)
-				r->cstate = 2;
-			break;
+	do {
+		rc = sess_http_chunked(&r->ck, c->in.p, c->in.len, &used,
+		    &data, &n, &e);
+		if (rc < 0) {
+			refuse(c, 400, "BAD_REQUEST", "%s", e.msg);
+			return -1;
 		}
-	}
+		/* A chunk that cannot fit is refused before it comes. */
+		if ((n > 0 && sess_buf_add(&r->body, data, n) != 0) ||
+		    r->ck.left > sd->max_body - r->body.len) {
+			too_large(c);
+			return -1;
+		}
+		sess_buf_consume(&c->in, used);
+	} while (rc == 0 && c->in.len > 0);
+	return rc;
 }
 
 static void
@@ -996,30 +766,29 @@ drive(struct conn *c)
 			}
 			c->heading = 0;
 			c->state = C_BODY;
-			if (c->req.clen > 0 &&
-			    (uint64_t)c->req.clen > sd->max_body) {
+			if (c->req.http.clen > 0 &&
+			    (uint64_t)c->req.http.clen > sd->max_body) {
 				/*
 				 * Unless it waits for 100-continue, the
 				 * client is sending the body: it is read and
 				 * dropped, so that it sees the answer
 				 * rather than a reset.
 				 */
-				if (!c->req.expect) {
-					c->discard = c->req.clen -
+				if (!c->req.http.expect) {
+					c->discard = c->req.http.clen -
 					    (int64_t)c->in.len;
 					conn_timer(c, sd->req_ms, on_timeout);
 				}
-				refuse(c, 413, "PAYLOAD_TOO_LARGE",
-				    "body larger than the limit");
+				too_large(c);
 				return;
 			}
-			if (c->req.expect && (c->req.clen > 0 ||
-			    c->req.chunked) && c->in.len == 0) {
+			if (c->req.http.expect && (c->req.http.clen > 0 ||
+			    c->req.http.chunked) && c->in.len == 0) {
 				/* The client waits for this before the body. */
 				out_add(c, cont, sizeof(cont) - 1);
 				conn_kick(c);
 			}
-			if (c->req.clen <= 0 && !c->req.chunked) {
+			if (c->req.http.clen <= 0 && !c->req.http.chunked) {
 				c->state = C_BUSY;
 				conn_timer(c, 0, NULL);
 				route(c);
@@ -1079,7 +848,7 @@ conn_new(struct lws *wsi)
 		return NULL;
 	c->wsi = wsi;
 	c->state = C_HEAD;
-	c->req.clen = -1;
+	sess_http_req_init(&c->req.http);
 	sess_buf_init(&c->in, HEAD_MAX + 64 * 1024);
 	/* Room for the largest event a body may hold, twice, beyond that. */
 	sess_buf_init(&c->out, OUT_MAX + 2 * sd->max_body + HEAD_MAX);

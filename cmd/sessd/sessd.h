@@ -10,9 +10,7 @@
 #include "sess.h"
 
 /* Limits.  Every buffer a client can fill has one of these caps. */
-#define HEAD_MAX (16 * 1024)      /* request line and headers */
-#define TARGET_MAX (8 * 1024)     /* request line alone: 414 past it */
-#define HDRS_MAX 64               /* header fields in one request */
+#define HEAD_MAX SESS_HTTP_HEAD_MAX /* request line and headers */
 #define OUT_MAX (4 * 1024 * 1024) /* queued response bytes per connection */
 #define LIVE_MAX (1024 * 1024)    /* queued live bytes before a reader is cut */
 #define LIVE_TOTAL_MAX ((size_t)256 * 1024 * 1024) /* queued, all readers */
@@ -27,27 +25,17 @@ enum {
 	M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_OPTIONS, M_PATCH, M_OTHER
 };
 
-struct hdr {
-	const char *name, *value;
-	size_t len;                   /* of value */
-};
-
-/* One request.  Names and values point into head. */
+/* One request.  Its strings point into http.head. */
 struct req {
-	char *head;                   /* the head, NUL-separated, owned */
+	struct sess_http_req http;    /* the head, as lib/http.c read it */
 	int method;
 	const char *method_name;
-	char *target;                 /* as sent */
+	char *target;                 /* origin form */
 	const char *query;            /* after the '?' of target, or NULL */
 	int minor;                    /* HTTP/1.minor */
-	struct hdr hdrs[HDRS_MAX];
-	int nhdrs;
-	int64_t clen;                 /* Content-Length, or -1 */
-	int chunked, expect, close, keepalive;
+	int close;                    /* the connection closes after it */
 	struct sess_buf body;
-	/* chunked body decoding */
-	int cstate;
-	uint64_t csize;
+	struct sess_http_chunked ck;  /* a chunked body's decoder */
 };
 
 /* How a response's body is framed. */
@@ -158,7 +146,6 @@ extern struct sessd *sd;
 
 /* sessd-http.c: the HTTP/1.1 wire and connections. */
 extern const struct lws_protocols http_protocol;
-int http_parse_head(char *p, size_t n, struct req *r);
 const char *req_header(const struct req *r, const char *name);
 void conn_close(struct conn *c);
 /* Starts a response: status line and the headers every response has. */
