@@ -214,13 +214,13 @@ dispatch(struct conn *c, const char *path, const char *qs)
 void
 route(struct conn *c)
 {
-	char path[TARGET_MAX + 1];
+	char path[SESS_HTTP_TARGET_MAX + 1];
 	const char *target = c->req.target, *qs = strchr(target, '?');
 	size_t n = qs != NULL ? (size_t)(qs - target) : strlen(target);
 
 	/* The target stays whole, for the log; the handlers see the path. */
-	if (n > TARGET_MAX)
-		n = TARGET_MAX;
+	if (n > SESS_HTTP_TARGET_MAX)
+		n = SESS_HTTP_TARGET_MAX;
 	memcpy(path, target, n);
 	path[n] = '\0';
 	(void)dispatch(c, path, qs != NULL ? qs + 1 : "");
