@@ -22,6 +22,7 @@ enum {
 	SESS_EBUSY = -8,     /* store locked past the busy timeout */
 	SESS_EIO = -9,       /* I/O error, disk full, read-only store */
 	SESS_ENOMEM = -10,
+	SESS_EOWN = -11,     /* a writer's event of a type the store owns */
 };
 
 struct sess_err {
@@ -198,6 +199,18 @@ struct sess_evinfo {
 };
 /* Checks the conventions and extracts the fields; borrowed pointers. */
 int sess_event_check(json_t *v, struct sess_evinfo *info, struct sess_err *e);
+/*
+ * The events the store writes itself and gives a meaning to, which no
+ * writer may append: type "superseded" (the supersede marker), types
+ * "notify.*" (sess-notify's outcomes: notify.sent, notify.failed,
+ * notify.skipped), and "run.end" with "reason":"abandoned" (a lease that
+ * ran out).  Looks at v if not NULL, else at the compact text
+ * json[0..len) and its type[0..typelen) (NULL for none) as
+ * sess_json_scan() found them.  SESS_EOWN, with a message naming the
+ * type, if the value is one of them; else 0.
+ */
+int sess_event_own(json_t *v, const char *json, size_t len,
+    const char *type, size_t typelen, struct sess_err *e);
 const char *sess_op_name(int op);
 /*
  * Appends an event as one output line to b: {"stream":...,"offset":...,
@@ -291,10 +304,17 @@ struct sess_ack {
 };
 #define SESS_NOCREATE 0x1
 /*
+ * An import of a recording (sess-replay -a, -i): its values may be of
+ * the store's own types (sess_event_own()), as the recorded stream had
+ * them.  Embedded only: a sessd refuses those from every client.
+ */
+#define SESS_IMPORT 0x2
+/*
  * Appends n JSON items to stream in one transaction; with a producer,
  * items are checked against its (epoch, position) and duplicates are
  * acknowledged without being written.  Fills acks[0..n).  On error
- * nothing of the batch is written.
+ * nothing of the batch is written.  A value of one of the store's own
+ * types is SESS_EOWN, unless flags has SESS_IMPORT.
  */
 int sess_append(struct sess_store *st, const char *stream, int flags,
     const struct sess_producer *pr, struct sess_item *items, size_t n,

@@ -272,6 +272,9 @@ err_status(struct conn *c, int rc, const struct sess_err *e, int gone,
 	case SESS_EINVAL:
 		resp_error(c, 400, "BAD_REQUEST", "%s", e->msg);
 		break;
+	case SESS_EOWN:
+		resp_error(c, 400, "RESERVED_TYPE", "%s", e->msg);
+		break;
 	case SESS_ECONFLICT:
 		resp_error(c, 409, "CONFLICT", "%s", e->msg);
 		break;

@@ -238,6 +238,9 @@ append_done(struct job *j)
 	case SESS_EINVAL:
 		resp_error(c, 400, "BAD_REQUEST", "%s", j->err.msg);
 		return;
+	case SESS_EOWN:
+		resp_error(c, 400, "RESERVED_TYPE", "%s", j->err.msg);
+		return;
 	case SESS_ESTALE:
 		resp_error(c, 403, "PRODUCER_STALE_EPOCH", "%s", j->err.msg);
 		return;
@@ -292,7 +295,8 @@ ext_append(struct conn *c, const char *name)
 	if (sess_ds_split(c->req.body.p ? c->req.body.p : "",
 	    c->req.body.len, 1, &j->body, &j->items, &j->n, &e) != 0) {
 		job_free(j);
-		return resp_error(c, 400, "BAD_REQUEST", "%s", e.msg);
+		return resp_error(c, 400, e.code == SESS_EOWN ?
+		    "RESERVED_TYPE" : "BAD_REQUEST", "%s", e.msg);
 	}
 	if (j->n == 0 || (units != NULL && j->n != 1)) {
 		job_free(j);

@@ -665,8 +665,9 @@ publish_done(struct job *j)
 		sub_notify(q->stream);
 	if (ws != NULL && j->rc != 0) {
 		send_error(ws, "publish", q->id, q->stream,
-		    j->rc == SESS_EINVAL ? "BAD_REQUEST" : j->rc == SESS_ENOENT ?
-		    "NOT_FOUND" : "STORE_ERROR", "%s", j->err.msg);
+		    j->rc == SESS_EINVAL ? "BAD_REQUEST" : j->rc == SESS_EOWN ?
+		    "RESERVED_TYPE" : j->rc == SESS_ENOENT ? "NOT_FOUND" :
+		    "STORE_ERROR", "%s", j->err.msg);
 	} else if (ws != NULL) {
 		r = reply_new("publish", q->id);
 		json_object_set_new(r, "stream", json_string(q->stream));
@@ -705,6 +706,7 @@ op_publish(struct wsconn *ws, json_t *id, json_t *req)
 	struct job *j;
 	char *text, *body;
 	size_t n;
+	int rc;
 
 	if ((name = stream_of(ws, "publish", id, req, SESS_CAP_WRITE)) == NULL)
 		return;
@@ -740,12 +742,14 @@ op_publish(struct wsconn *ws, json_t *id, json_t *req)
 	}
 	free(text);
 	sess_buf_init(&j->body, n + 16);
-	if (body == NULL || sess_ds_split(body, n + 2, 1, &j->body, &j->items,
-	    &j->n, &e) != 0 || j->n != 1 ||
+	rc = body == NULL ? SESS_ENOMEM : sess_ds_split(body, n + 2, 1,
+	    &j->body, &j->items, &j->n, &e);
+	if (rc != 0 || j->n != 1 ||
 	    (j->acks = calloc(1, sizeof(*j->acks))) == NULL) {
-		send_error(ws, "publish", id, name, "BAD_REQUEST", "%s",
-		    body == NULL ? "out of memory" : j->n != 1 ?
-		    "one value" : e.msg);
+		send_error(ws, "publish", id, name, rc == SESS_EOWN ?
+		    "RESERVED_TYPE" : "BAD_REQUEST", "%s",
+		    rc == SESS_ENOMEM || (rc == 0 && j->n == 1) ?
+		    "out of memory" : rc != 0 ? e.msg : "one value");
 		free(body);
 		job_free(j);
 		return;
