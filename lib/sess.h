@@ -351,7 +351,10 @@ int64_t sess_reader_position(const struct sess_reader *r);
  * (or it expired; ack->gone set when it is gone), SESS_EINVAL a bad
  * request, SESS_ECONFLICT a mismatch with what exists (ack->closed set
  * when the stream is closed), SESS_ESTALE a stale producer epoch,
- * SESS_EGAP a producer sequence gap (ack->expected set).
+ * SESS_EGAP a producer sequence gap (ack->expected set), SESS_EOWN a
+ * value of a type only the store writes (sess_event_own()).  A new
+ * epoch of a producer must start at seq 0 (else SESS_EINVAL), as in
+ * sess_append(): both admit through producer.c.
  */
 #define SESS_CT_MAX 128
 #define SESS_FORK_DEPTH 64
@@ -462,7 +465,9 @@ int64_t sess_ds_next_expiry(struct sess_store *st);
  * point into text (which the caller initialises with a cap of at least
  * len) and carry the parsed value when they use the session
  * conventions; with strict, a value breaking them is an error, else it
- * is kept as a plain value.  Free the items with sess_ds_items_free().
+ * is kept as a plain value.  A value of the store's own types, breaking
+ * the conventions or not, is SESS_EOWN (named "value N" when the body
+ * holds several).  Free the items with sess_ds_items_free().
  */
 int sess_ds_split(const char *body, size_t len, int strict,
     struct sess_buf *text, struct sess_item **items, size_t *n,
