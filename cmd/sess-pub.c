@@ -155,6 +155,17 @@ fail:
 	return NULL;
 }
 
+/* The store's own events are refused before anything is sent. */
+static int
+own(json_t *v, const char *raw, const struct sess_jscan *js,
+    struct sess_err *e)
+{
+	if (v != NULL)
+		return sess_event_own(v, NULL, 0, NULL, 0, e);
+	return sess_event_own(NULL, raw + js->at, js->len, js->has_type ?
+	    raw + js->type_at : NULL, js->type_len, e);
+}
+
 /*
  * Adds one JSON text to the batch.  The fast path validates and compacts
  * in one pass; values that -t or -m change, or that carry message ops,
@@ -174,6 +185,11 @@ take(struct pub *p, const char *text, size_t len, struct sess_err *e)
 	if (!js->complex && !p->type && !p->msg) {
 		struct sess_item *it = &p->items[p->n];
 
+		if ((rc = own(NULL, p->raw.p, js, e)) != 0) {
+			p->raw.len = js->at;
+			return rc;
+		}
+
 		memset(it, 0, sizeof(*it));
 		it->pseq = p->pseq++;
 		it->units = 1;
@@ -190,6 +206,11 @@ take(struct pub *p, const char *text, size_t len, struct sess_err *e)
 	    (v = prepare(p, v, e)) == NULL) {
 		p->raw.len = js->at;
 		return SESS_EINVAL;
+	}
+	if ((rc = own(v, NULL, NULL, e)) != 0) {
+		json_decref(v);
+		p->raw.len = js->at;
+		return rc;
 	}
 	add(p, v, 1, len, 1);
 	return 0;
@@ -212,7 +233,8 @@ pub_args(struct pub *p, int argc, char **argv)
 		if (sess_json_scan(argv[i], strlen(argv[i]), &tmp, &js,
 		    &e) != 0 || ((js.complex || p->type || p->msg) &&
 		    ((v = sess_json_parse(argv[i], strlen(argv[i]), &e)) ==
-		    NULL || (v = prepare(p, v, &e)) == NULL)))
+		    NULL || (v = prepare(p, v, &e)) == NULL)) ||
+		    own(v, tmp.p, &js, &e) != 0)
 			errx(EXIT_USAGE, "argument %d: %s", i + 1, e.msg);
 		json_decref(v);
 	}
@@ -337,6 +359,7 @@ main(int argc, char **argv)
 	const char *db = NULL, *url = NULL, *sync = NULL, *prefix;
 	const char *name = NULL;
 	const char *epoch = NULL;
+	struct sess_err te;
 	size_t maxline = DEFAULT_MAXLINE;
 	long long v;
 	int c, text = 0, stdout_closed;
@@ -381,6 +404,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			p.type = optarg;
+			if (sess_event_own(NULL, NULL, 0, optarg,
+			    strlen(optarg), &te) != 0)
+				errx(EXIT_USAGE, "-t: %s", te.msg);
 			break;
 		case 'u':
 			url = optarg;

@@ -564,9 +564,29 @@ sess_ds_items_free(struct sess_item *items, size_t n)
 	free(items);
 }
 
-int
-sess_ds_split(const char *body, size_t len, int strict, struct sess_buf *text,
-    struct sess_item **itemsp, size_t *np, struct sess_err *e)
+/*
+ * One value of a split body that is of the store's own types, unless
+ * own (the store's own append): the value's place is named when there
+ * are several.
+ */
+static int
+split_own(const struct sess_item *it, size_t k, size_t n, int own,
+    struct sess_err *e)
+{
+	struct sess_err oe;
+
+	if (own || sess_event_own(it->value, it->json, it->len, it->type,
+	    it->typelen, &oe) == 0)
+		return 0;
+	if (n == 1)
+		return sess_err_set(e, SESS_EOWN, "%s", oe.msg);
+	return sess_err_set(e, SESS_EOWN, "value %zu: %s", k + 1, oe.msg);
+}
+
+static int
+split(const char *body, size_t len, int strict, int own,
+    struct sess_buf *text, struct sess_item **itemsp, size_t *np,
+    struct sess_err *e)
 {
 	struct sess_buf whole;
 	struct sess_jscan js, *scan = NULL;
@@ -612,13 +632,19 @@ sess_ds_split(const char *body, size_t len, int strict, struct sess_buf *text,
 		it->type = sc->has_type ? text->p + sc->type_at : NULL;
 		it->typelen = sc->type_len;
 		it->units = 1;
-		if (!sc->complex)
+		if (!sc->complex) {
+			if ((rc = split_own(it, k, n, own, e)) != 0)
+				goto out;
 			continue;
+		}
 		if ((it->value = sess_json_parse(it->json, it->len, e)) ==
 		    NULL) {
 			rc = SESS_EINVAL;
 			goto out;
 		}
+		/* Before the conventions: a broken value is kept as text. */
+		if ((rc = split_own(it, k, n, own, e)) != 0)
+			goto out;
 		if (sess_event_check(it->value, &in, strict ? e : &ign) != 0) {
 			if (strict) {
 				rc = SESS_EINVAL;
@@ -641,12 +667,20 @@ out:
 	return rc;
 }
 
+int
+sess_ds_split(const char *body, size_t len, int strict, struct sess_buf *text,
+    struct sess_item **itemsp, size_t *np, struct sess_err *e)
+{
+	return split(body, len, strict, 0, text, itemsp, np, e);
+}
+
 /* The messages of a JSON body, compact, in a buffer they point into. */
 struct messages {
 	struct sess_buf text;
 	struct sess_item *items;
 	size_t n;
 	int done;                     /* split already */
+	int own;                      /* the store's own append */
 };
 
 static void
@@ -664,12 +698,15 @@ static int
 messages_split(const char *body, size_t len, struct messages *m,
     struct sess_err *e)
 {
+	int own = m->own;
+
 	if (m->done)
 		return 0;
 	memset(m, 0, sizeof(*m));
 	m->done = 1;
+	m->own = own;
 	sess_buf_init(&m->text, len + 16);
-	return sess_ds_split(body, len, 0, &m->text, &m->items, &m->n, e);
+	return split(body, len, 0, own, &m->text, &m->items, &m->n, e);
 }
 
 static int64_t
@@ -957,7 +994,7 @@ out:
 
 /* Runs one request's operation fn in its own savepoint. */
 static int
-run_op(struct sess_store *st, const struct sess_ds_req *q,
+run_op(struct sess_store *st, const struct sess_ds_req *q, int own,
     struct sess_ds_ack *a, struct sess_err *e,
     int (*fn)(struct sess_store *, const struct sess_ds_req *,
     struct messages *, struct sess_ds_ack *, struct sess_err *))
@@ -972,6 +1009,7 @@ run_op(struct sess_store *st, const struct sess_ds_req *q,
 	if ((rc = op_begin(st, e)) != 0)
 		return rc;
 	memset(&m, 0, sizeof(m));
+	m.own = own;
 	rc = op_end(st, fn(st, q, &m, a, e));
 	messages_free(&m);
 	return rc;
@@ -981,7 +1019,7 @@ int
 sess_ds_create(struct sess_store *st, const struct sess_ds_req *q,
     struct sess_ds_ack *a, struct sess_err *e)
 {
-	return run_op(st, q, a, e, create);
+	return run_op(st, q, 0, a, e, create);
 }
 
 /* Producer checks for one request; *dup set for a retry. */
@@ -991,57 +1029,37 @@ producer_check(struct sess_store *st, struct row *r,
     int64_t now, struct sess_ds_ack *a, struct sess_err *e)
 {
 	struct sess_producer pr;
+	struct sess_stream ss;
+	struct sess_admit ad;
 	int rc;
 
 	*dup = 0;
 	if ((rc = sess_log_producer_get(st, r->id, q->producer, ps, e)) != 0)
 		return rc;
-	if (ps->found && q->epoch < ps->epoch) {
-		a->epoch = ps->epoch;
-		return sess_err_set(e, SESS_ESTALE, "producer '%s': stale "
-		    "epoch %lld (current epoch is %lld)", q->producer,
-		    (long long)q->epoch, (long long)ps->epoch);
+	rc = sess_producer_admit(ps, q->producer, q->epoch, q->seq, 1, &ad,
+	    e);
+	a->epoch = rc == SESS_ESTALE ? ps->epoch : q->epoch;
+	if (rc == SESS_EGAP)
+		a->expected = ad.expected;
+	if (rc != 0)
+		return rc;
+	if (ad.supersede && is_json(r->content_type)) {
+		memset(&ss, 0, sizeof(ss));
+		ss.id = r->id;
+		ss.tail = r->tail;
+		pr.id = q->producer;
+		pr.epoch = q->epoch;
+		if ((rc = sess_log_supersede(st, &ss, &pr, ad.old_epoch, now,
+		    e)) != 0)
+			return rc;
+		r->tail = ss.tail;
 	}
-	a->epoch = q->epoch;
-	if (ps->found && q->epoch > ps->epoch) {
-		if (q->seq != 0)
-			return sess_err_set(e, SESS_EINVAL, "producer '%s': a "
-			    "new epoch must start at sequence 0, not %lld",
-			    q->producer, (long long)q->seq);
-		if (is_json(r->content_type)) {
-			struct sess_stream ss;
-
-			memset(&ss, 0, sizeof(ss));
-			ss.id = r->id;
-			ss.tail = r->tail;
-			pr.id = q->producer;
-			pr.epoch = q->epoch;
-			if ((rc = sess_log_supersede(st, &ss, &pr, ps->epoch,
-			    now, e)) != 0)
-				return rc;
-			r->tail = ss.tail;
-		}
-		ps->epoch = q->epoch;
-		ps->next = 0;
-	}
-	if (!ps->found) {
-		ps->found = 1;
-		ps->epoch = q->epoch;
-		ps->next = 0;
-	}
-	if (q->seq < ps->next) {
+	if (ad.verdict == SESS_ADMIT_DUPLICATE) {
 		*dup = 1;
 		a->duplicate = 1;
 		a->pseq = ps->next - 1;
 		return 0;
 	}
-	if (q->seq > ps->next) {
-		a->expected = ps->next;
-		return sess_err_set(e, SESS_EGAP, "producer '%s': sequence "
-		    "gap: expected %lld, got %lld", q->producer,
-		    (long long)ps->next, (long long)q->seq);
-	}
-	ps->next = q->seq + 1;
 	a->pseq = q->seq;
 	return 0;
 }
@@ -1134,7 +1152,14 @@ int
 sess_ds_append(struct sess_store *st, const struct sess_ds_req *q,
     struct sess_ds_ack *a, struct sess_err *e)
 {
-	return run_op(st, q, a, e, append);
+	return run_op(st, q, 0, a, e, append);
+}
+
+int
+sess_ds_append_own(struct sess_store *st, const struct sess_ds_req *q,
+    struct sess_ds_ack *a, struct sess_err *e)
+{
+	return run_op(st, q, 1, a, e, append);
 }
 
 static int

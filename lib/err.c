@@ -32,6 +32,7 @@ sess_err_exit(int code)
 	case SESS_EGAP:
 	case SESS_ECONFLICT:
 	case SESS_ENOTSTORE:
+	case SESS_EOWN:
 		return 2;
 	default:
 		return 111;

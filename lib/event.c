@@ -70,6 +70,46 @@ sess_event_check(json_t *v, struct sess_evinfo *in, struct sess_err *e)
 	return 0;
 }
 
+/*
+ * Only the store writes these, so that what they say can be believed: a
+ * marker drops other writers' messages from every view, an outcome says
+ * a person was told, an abandoned run.end that its producer died.
+ */
+int
+sess_event_own(json_t *v, const char *json, size_t len, const char *type,
+    size_t typelen, struct sess_err *e)
+{
+	json_t *t, *parsed = NULL, *reason;
+	int abandoned;
+
+	if (v != NULL) {
+		t = json_object_get(v, "type");
+		type = json_string_value(t);
+		typelen = type ? json_string_length(t) : 0;
+	}
+	if (type == NULL)
+		return 0;
+	if ((typelen == 10 && memcmp(type, "superseded", 10) == 0) ||
+	    (typelen >= 7 && memcmp(type, "notify.", 7) == 0))
+		return sess_err_set(e, SESS_EOWN, "type \"%.*s\" is the "
+		    "store's own: writers cannot append it",
+		    (int)(typelen < 64 ? typelen : 64), type);
+	if (typelen != 7 || memcmp(type, "run.end", 7) != 0)
+		return 0;
+	if (v == NULL && (json == NULL ||
+	    (v = parsed = sess_json_parse(json, len, NULL)) == NULL))
+		return 0;
+	reason = json_object_get(v, "reason");
+	abandoned = json_is_string(reason) &&
+	    strcmp(json_string_value(reason), "abandoned") == 0;
+	json_decref(parsed);
+	if (abandoned)
+		return sess_err_set(e, SESS_EOWN, "type \"run.end\" with "
+		    "reason \"abandoned\" is the store's own: writers cannot "
+		    "append it");
+	return 0;
+}
+
 int
 sess_event_format(struct sess_buf *b, const char *stream_json,
     const struct sess_event *ev)

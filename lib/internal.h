@@ -80,6 +80,28 @@ struct sess_pstate {
 	int found;
 	int64_t epoch, next;
 };
+
+/*
+ * producer.c: admission.  A write by producer id at (epoch, pseq) taking
+ * units positions (1, or a text chunk's bytes), against its state ps
+ * (found 0 if none yet): 0 when admitted, with verdict WRITE (ps moved
+ * past it; skip positions of it were already written, a partial rerun)
+ * or DUPLICATE (all written; ps unchanged), and supersede set when the
+ * write starts a higher epoch (old_epoch the one it ends).  Errors, ps
+ * unchanged: SESS_ESTALE an older epoch (fenced; ps->epoch is the
+ * current one), SESS_EINVAL a higher epoch not at 0, SESS_EGAP a
+ * position past the next (expected says which).
+ */
+enum { SESS_ADMIT_WRITE, SESS_ADMIT_DUPLICATE };
+struct sess_admit {
+	int verdict;
+	int supersede;
+	int64_t old_epoch, skip, expected;
+};
+int sess_producer_admit(struct sess_pstate *ps, const char *id,
+    int64_t epoch, int64_t pseq, int64_t units, struct sess_admit *out,
+    struct sess_err *e);
+
 int sess_log_producer_get(struct sess_store *st, int64_t stream,
     const char *id, struct sess_pstate *ps, struct sess_err *e);
 int sess_log_producer_put(struct sess_store *st, int64_t stream,
@@ -91,6 +113,12 @@ int sess_log_producer_put(struct sess_store *st, int64_t stream,
 int sess_log_put_item(struct sess_store *st, struct sess_stream *ss,
     const struct sess_producer *pr, struct sess_item *it, int64_t start,
     int64_t now, int64_t *seq, struct sess_err *e);
+/*
+ * ds.c: sess_ds_append() for the store's own events (run.end abandoned),
+ * which writers' appends may not carry (sess_event_own()).
+ */
+int sess_ds_append_own(struct sess_store *st, const struct sess_ds_req *q,
+    struct sess_ds_ack *a, struct sess_err *e);
 /* Supersedes what older epochs of pr wrote (see log.c). */
 int sess_log_supersede(struct sess_store *st, struct sess_stream *ss,
     const struct sess_producer *pr, int64_t old, int64_t now,

@@ -431,6 +431,22 @@ put_item(struct sess_store *st, struct sess_stream *ss,
 	return 0;
 }
 
+/* Refuses the store's own events from writers (sess_event_own()). */
+static int
+own_check(const struct sess_item *items, size_t n, struct sess_err *e)
+{
+	struct sess_err oe;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (sess_event_own(items[i].value, items[i].json, items[i].len,
+		    items[i].type, items[i].typelen, &oe) != 0)
+			return n == 1 ? sess_err_set(e, SESS_EOWN, "%s",
+			    oe.msg) : sess_err_set(e, SESS_EOWN, "value %zu: "
+			    "%s", i + 1, oe.msg);
+	return 0;
+}
+
 int
 sess_append(struct sess_store *st, const char *stream, int flags,
     const struct sess_producer *pr, struct sess_item *items, size_t n,
@@ -438,11 +454,14 @@ sess_append(struct sess_store *st, const char *stream, int flags,
 {
 	struct sess_stream ss;
 	struct sess_pstate ps = { 0 };
-	int64_t now, old, start;
+	struct sess_admit ad;
+	int64_t now, start;
 	size_t i;
 	int rc, trimmed;
 
 	if ((rc = sess_name_check(stream, strlen(stream), e)) != 0)
+		return rc;
+	if (!(flags & SESS_IMPORT) && (rc = own_check(items, n, e)) != 0)
 		return rc;
 	if ((rc = sess_tx_begin(st, e)) != 0)
 		return rc;
@@ -468,54 +487,27 @@ sess_append(struct sess_store *st, const char *stream, int flags,
 		struct sess_item *it = &items[i];
 
 		acks[i].duplicate = 0;
+		start = 0;
+		trimmed = 0;
 		if (pr != NULL) {
-			if (ps.found && pr->epoch < ps.epoch) {
-				rc = sess_err_set(e, SESS_ESTALE, "producer "
-				    "'%s': stale epoch %lld (current epoch is "
-				    "%lld)", pr->id, (long long)pr->epoch,
-				    (long long)ps.epoch);
+			if ((rc = sess_producer_admit(&ps, pr->id, pr->epoch,
+			    it->pseq, it->units, &ad, e)) != 0)
 				goto fail;
-			}
-			if (!ps.found || pr->epoch > ps.epoch) {
-				if (it->pseq != 0) {
-					rc = sess_err_set(e, SESS_EGAP,
-					    "producer '%s': new epoch %lld "
-					    "must start at 0, not %lld", pr->id,
-					    (long long)pr->epoch,
-					    (long long)it->pseq);
-					goto fail;
-				}
-				old = ps.epoch;
-				if (ps.found && (rc = supersede(st, &ss, pr,
-				    old, now, e)) != 0)
-					goto fail;
-				ps.found = 1;
-				ps.epoch = pr->epoch;
-				ps.next = 0;
-			}
-			if (it->pseq > ps.next) {
-				rc = sess_err_set(e, SESS_EGAP, "producer '%s': "
-				    "sequence gap: expected %lld, got %lld",
-				    pr->id, (long long)ps.next,
-				    (long long)it->pseq);
+			if (ad.supersede && (rc = supersede(st, &ss, pr,
+			    ad.old_epoch, now, e)) != 0)
 				goto fail;
-			}
-			if (it->pseq + it->units <= ps.next) {
+			if (ad.verdict == SESS_ADMIT_DUPLICATE) {
 				if ((rc = producer_dup(st, ss.id, pr, it->pseq,
 				    &acks[i].seq, e)) != 0)
 					goto fail;
 				acks[i].duplicate = 1;
 				continue;
 			}
-			trimmed = it->pseq < ps.next;
+			trimmed = ad.skip > 0;
 			if (trimmed && (rc = trim_text(it->value,
-			    (size_t)(ps.next - it->pseq), e)) != 0)
+			    (size_t)ad.skip, e)) != 0)
 				goto fail;
-			start = trimmed ? ps.next : it->pseq;
-			ps.next = it->pseq + it->units;
-		} else {
-			start = 0;
-			trimmed = 0;
+			start = it->pseq + ad.skip;
 		}
 		if (ss.tail >= SESS_SEQ_MAX) {
 			rc = sess_err_set(e, SESS_EINVAL, "%s: stream is full",
@@ -797,7 +789,7 @@ sess_run_abandon(struct sess_store *st, const char *stream, const char *run,
 	q.len = strlen(body);
 	q.ttl = -1;
 	q.fork_offset = -1;
-	rc = sess_ds_append(st, &q, &a, e);
+	rc = sess_ds_append_own(st, &q, &a, e);
 	/* A closed stream takes no run.end: the lease just goes. */
 	if (rc == SESS_ECONFLICT || rc == SESS_ENOENT)
 		rc = run_expired(st, ss.id, run, 1, &expired, e);

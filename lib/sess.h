@@ -23,6 +23,7 @@ enum {
 	SESS_EIO = -9,       /* I/O error, disk full, read-only store */
 	SESS_ENOMEM = -10,
 	SESS_EPIPE = -11,    /* a wait's output lost its reader: a quiet end */
+	SESS_EOWN = -12,     /* a writer's event of a type the store owns */
 };
 
 struct sess_err {
@@ -46,7 +47,6 @@ enum {
 	SESS_WHY_NONE,
 	SESS_WHY_NAME,         /* a stream name that is not one */
 	SESS_WHY_REQUEST,      /* a request sessd cannot take as sent */
-	SESS_WHY_RESERVED,     /* an event type only the store writes */
 	SESS_WHY_SUBSCRIPTION, /* a bad push subscription */
 	SESS_WHY_WEBHOOK,      /* a webhook address sessd will not call */
 	SESS_WHY_AUTH,         /* no token, or no valid one */
@@ -320,6 +320,18 @@ struct sess_evinfo {
 };
 /* Checks the conventions and extracts the fields; borrowed pointers. */
 int sess_event_check(json_t *v, struct sess_evinfo *info, struct sess_err *e);
+/*
+ * The events the store writes itself and gives a meaning to, which no
+ * writer may append: type "superseded" (the supersede marker), types
+ * "notify.*" (sess-notify's outcomes: notify.sent, notify.failed,
+ * notify.skipped), and "run.end" with "reason":"abandoned" (a lease that
+ * ran out).  Looks at v if not NULL, else at the compact text
+ * json[0..len) and its type[0..typelen) (NULL for none) as
+ * sess_json_scan() found them.  SESS_EOWN, with a message naming the
+ * type, if the value is one of them; else 0.
+ */
+int sess_event_own(json_t *v, const char *json, size_t len,
+    const char *type, size_t typelen, struct sess_err *e);
 const char *sess_op_name(int op);
 /*
  * Appends an event as one output line to b: {"stream":...,"offset":...,
@@ -424,10 +436,17 @@ struct sess_ack {
 };
 #define SESS_NOCREATE 0x1
 /*
+ * An import of a recording (sess-replay -a, -i): its values may be of
+ * the store's own types (sess_event_own()), as the recorded stream had
+ * them.  Embedded only: a sessd refuses those from every client.
+ */
+#define SESS_IMPORT 0x2
+/*
  * Appends n JSON items to stream in one transaction; with a producer,
  * items are checked against its (epoch, position) and duplicates are
  * acknowledged without being written.  Fills acks[0..n).  On error
- * nothing of the batch is written.
+ * nothing of the batch is written.  A value of one of the store's own
+ * types is SESS_EOWN, unless flags has SESS_IMPORT.
  */
 int sess_append(struct sess_store *st, const char *stream, int flags,
     const struct sess_producer *pr, struct sess_item *items, size_t n,
@@ -464,7 +483,10 @@ int64_t sess_reader_position(const struct sess_reader *r);
  * (or it expired; ack->gone set when it is gone), SESS_EINVAL a bad
  * request, SESS_ECONFLICT a mismatch with what exists (ack->closed set
  * when the stream is closed), SESS_ESTALE a stale producer epoch,
- * SESS_EGAP a producer sequence gap (ack->expected set).
+ * SESS_EGAP a producer sequence gap (ack->expected set), SESS_EOWN a
+ * value of a type only the store writes (sess_event_own()).  A new
+ * epoch of a producer must start at seq 0 (else SESS_EINVAL), as in
+ * sess_append(): both admit through producer.c.
  */
 #define SESS_CT_MAX 128
 #define SESS_FORK_DEPTH 64
@@ -575,7 +597,9 @@ int64_t sess_ds_next_expiry(struct sess_store *st);
  * point into text (which the caller initialises with a cap of at least
  * len) and carry the parsed value when they use the session
  * conventions; with strict, a value breaking them is an error, else it
- * is kept as a plain value.  Free the items with sess_ds_items_free().
+ * is kept as a plain value.  A value of the store's own types, breaking
+ * the conventions or not, is SESS_EOWN (named "value N" when the body
+ * holds several).  Free the items with sess_ds_items_free().
  */
 int sess_ds_split(const char *body, size_t len, int strict,
     struct sess_buf *text, struct sess_item **items, size_t *n,

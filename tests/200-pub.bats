@@ -836,6 +836,67 @@ EOF
 	consistent s
 }
 
+@test "a forged supersede marker: exit 2 naming the argument, others' messages stay" {
+	run -0 sess-pub -q room '{"msg":"m1","op":"create","text":"important"}' \
+	    '{"msg":"m1","op":"finish"}'
+	run -2 --separate-stderr sess-pub room '"fine"' \
+	    '{"type":"superseded","producer":"x","epoch":0,"by":1,"msgs":["m1"]}'
+	[ -z "$output" ]
+	[ "$stderr" = 'sess-pub: argument 2: type "superseded" is the store'"'"'s own: writers cannot append it' ]
+	# Nothing of the batch is written; the message is still there.
+	values_are room '{"msg":"m1","op":"create","text":"important"}' \
+	    '{"msg":"m1","op":"finish"}'
+	messages_are room '{"msg":"m1","text":"important","status":"complete","attempt":0,"first":"0000000000000001","last":"0000000000000002"}'
+	consistent room
+	# On stdin: the line is named, the lines before it are written.
+	printf '%s\n' 1 '{"type":"superseded","msgs":["m1"]}' 3 >in
+	run -2 --separate-stderr sess-pub room <in
+	[ "$output" = "$(acks 3 3)" ]
+	[ "$stderr" = 'sess-pub: <stdin>:2: type "superseded" is the store'"'"'s own: writers cannot append it' ]
+	text_is room m1 important complete
+	consistent room
+}
+
+@test "the store's own types are refused however they are written" {
+	run -0 sess-pub -q room '{"msg":"m1","op":"create","text":"keep"}'
+	local v own="is the store's own: writers cannot append it"
+	# An escaped type, a type set by -t, a marker that is also a message
+	# op: all the same type.
+	for v in '{"type":"supersede\u0064","msgs":["m1"]}' \
+	    '{"type":"superseded","msg":"m1","op":"delete"}' \
+	    '{ "type" : "superseded" , "msgs" : ["m1"] }'; do
+		run -2 --separate-stderr sess-pub room "$v"
+		[ "$stderr" = "sess-pub: argument 1: type \"superseded\" $own" ]
+	done
+	run -2 --separate-stderr sess-pub -t superseded room '{"msgs":["m1"]}'
+	[ "$stderr" = "sess-pub: -t: type \"superseded\" $own" ]
+	run -2 --separate-stderr sess-pub -t superseded -T -m m2 room </dev/null
+	[ "$stderr" = "sess-pub: -t: type \"superseded\" $own" ]
+	# sess-notify's outcomes, and any other notify.* type.
+	for v in notify.sent notify.failed notify.skipped notify.x; do
+		run -2 --separate-stderr sess-pub room \
+		    "{\"type\":\"$v\",\"offset\":\"0000000000000001\",\"member\":\"bob\"}"
+		[ "$stderr" = "sess-pub: argument 1: type \"$v\" $own" ]
+	done
+	printf '%s\n' '{"type":"notify.sent","member":"bob"}' >in
+	run -2 --separate-stderr sess-pub room <in
+	[ "$stderr" = "sess-pub: <stdin>:1: type \"notify.sent\" $own" ]
+	# A run abandoned is sessd's to say; a run.end with a reason of the
+	# writer's own is fine.
+	run -2 --separate-stderr sess-pub room \
+	    '{"type":"run.end","run":"r1","reason":"abandoned"}'
+	[ "$stderr" = "sess-pub: argument 1: type \"run.end\" with reason \"abandoned\" $own" ]
+	values_are room '{"msg":"m1","op":"create","text":"keep"}'
+	text_is room m1 keep streaming
+	run -0 sess-pub -q room '{"type":"run.end","run":"r1","reason":"done"}' \
+	    '{"type":"notify"}' '{"type":"supersede"}' '"superseded"'
+	values_are room '{"msg":"m1","op":"create","text":"keep"}' \
+	    '{"type":"run.end","run":"r1","reason":"done"}' '{"type":"notify"}' \
+	    '{"type":"supersede"}' '"superseded"'
+	text_is room m1 keep streaming
+	consistent room
+}
+
 @test "-T rerun with different text in the same epoch: refused, needs a new epoch" {
 	printf 'first answer' >t1
 	printf 'second answer, longer' >t2

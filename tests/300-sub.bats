@@ -400,8 +400,14 @@ EOF
 	run -0 sess-pub -q -p P -e 1 a '{"msg":"draft","op":"create","text":"v1"}'
 	run -0 sess-pub -q -p P -e 2 a '{"msg":"final","op":"create","text":"v2"}' \
 	    '{"msg":"final","op":"finish"}'
+	# The marker is the store's own: a writer cannot copy it in...
 	run -0 bash -c 'exec sess-sub -P a >a.jsonl'
-	run -0 sess-pub -q b <a.jsonl
+	run -2 --separate-stderr sess-pub -q c <a.jsonl
+	[ "$stderr" = 'sess-pub: <stdin>:2: type "superseded" is the store'"'"'s own: writers cannot append it' ]
+	values_are c '{"msg":"draft","op":"create","text":"v1"}'
+	# ...an import of the recording can.
+	run -0 bash -c 'exec sess-sub a >a.events'
+	run -0 sess-replay -i a.events -a b
 	run -0 sess-replay -s b
 	[ "${#lines[@]}" = 1 ]
 	[[ ${lines[0]} == '{"msg":"final","text":"v2","status":"complete",'* ]]

@@ -152,6 +152,89 @@ is() {
 	is 400 '{"error":{"code":"BAD_REQUEST","message":"Producer-Id, Producer-Epoch and Producer-Seq go together"}}'
 }
 
+@test "a new producer epoch not at seq 0 is 400 on both append routes" {
+	sessd_start
+	run http body PUT /v1/stream/p -H 'Content-Type: application/json'
+	is 201 ''
+	run http body POST /v1/stream/p -H 'Content-Type: application/json' \
+		-H 'Producer-Id: w' -H 'Producer-Epoch: 1' -H 'Producer-Seq: 0' \
+		-d '{"n":1}'
+	is 200 ''
+	local want='{"error":{"code":"BAD_REQUEST","message":"producer '"'"'w'"'"': new epoch 2 must start at sequence 0, not 1"}}'
+	run http body POST /v1/stream/p -H 'Content-Type: application/json' \
+		-H 'Producer-Id: w' -H 'Producer-Epoch: 2' -H 'Producer-Seq: 1' \
+		-d '{"n":2}'
+	is 400 "$want"
+	# The tools' route (sess_append()) says the same of the same case.
+	run http body POST /v1/stream/p -H 'Content-Type: application/json' \
+		-H 'Sess-Append: 1' -H 'Producer-Id: w' -H 'Producer-Epoch: 2' \
+		-H 'Producer-Seq: 1' -d '[{"n":2}]'
+	is 400 "$want"
+	# A producer never seen, not at 0: a gap from 0, 409 on both.
+	run http body POST /v1/stream/p -H 'Content-Type: application/json' \
+		-H 'Producer-Id: v' -H 'Producer-Epoch: 0' -H 'Producer-Seq: 2' \
+		-d '{"n":3}' -D headers
+	is 409 '{"error":{"code":"PRODUCER_SEQ_GAP","message":"producer '"'"'v'"'"': sequence gap: expected 0, got 2"}}'
+	run -0 grep -qx 'Producer-Expected-Seq: 0.' headers
+	run http body POST /v1/stream/p -H 'Content-Type: application/json' \
+		-H 'Sess-Append: 1' -H 'Producer-Id: v' -H 'Producer-Epoch: 0' \
+		-H 'Producer-Seq: 2' -d '[{"n":3}]'
+	is 409 '{"error":{"code":"CONFLICT","message":"producer '"'"'v'"'"': sequence gap: expected 0, got 2"}}'
+	run http body GET /v1/stream/p
+	is 200 '[{"n":1}]'
+}
+
+@test "a forged supersede marker is 400 RESERVED_TYPE; others' messages stay" {
+	sessd_start
+	run http body PUT /v1/stream/room -H 'Content-Type: application/json' \
+		-d '[{"msg":"m1","op":"create","text":"important"},{"msg":"m1","op":"finish"}]'
+	is 201 ''
+	local own="is the store's own: writers cannot append it" v
+	local marker='{"type":"superseded","producer":"x","epoch":0,"by":1,"msgs":["m1"]}'
+	run http body POST /v1/stream/room -H 'Content-Type: application/json' \
+		-d "$marker"
+	is 400 "{\"error\":{\"code\":\"RESERVED_TYPE\",\"message\":\"type \\\"superseded\\\" $own\"}}"
+	# In a batch the value is named, and nothing of the batch is written.
+	run http body POST /v1/stream/room -H 'Content-Type: application/json' \
+		-d "[\"fine\",$marker]"
+	is 400 "{\"error\":{\"code\":\"RESERVED_TYPE\",\"message\":\"value 2: type \\\"superseded\\\" $own\"}}"
+	# A marker that breaks the conventions is not kept as a plain value.
+	run http body POST /v1/stream/room -H 'Content-Type: application/json' \
+		-d '{"type":"superseded","msg":5,"msgs":["m1"]}'
+	is 400 "{\"error\":{\"code\":\"RESERVED_TYPE\",\"message\":\"type \\\"superseded\\\" $own\"}}"
+	run http body POST /v1/stream/room -H 'Content-Type: application/json' \
+		-d '{"type":"supersede\u0064","msgs":["m1"]}'
+	is 400 "{\"error\":{\"code\":\"RESERVED_TYPE\",\"message\":\"type \\\"superseded\\\" $own\"}}"
+	for v in notify.sent notify.failed notify.skipped; do
+		run http body POST /v1/stream/room \
+			-H 'Content-Type: application/json' \
+			-d "{\"type\":\"$v\",\"member\":\"bob\"}"
+		is 400 "{\"error\":{\"code\":\"RESERVED_TYPE\",\"message\":\"type \\\"$v\\\" $own\"}}"
+	done
+	run http body POST /v1/stream/room -H 'Content-Type: application/json' \
+		-d '{"type":"run.end","run":"r1","reason":"abandoned"}'
+	is 400 "{\"error\":{\"code\":\"RESERVED_TYPE\",\"message\":\"type \\\"run.end\\\" with reason \\\"abandoned\\\" $own\"}}"
+	# The tools' route (Sess-Append) refuses it the same way.
+	run http body POST /v1/stream/room -H 'Content-Type: application/json' \
+		-H 'Sess-Append: 1' -d "[$marker]"
+	is 400 "{\"error\":{\"code\":\"RESERVED_TYPE\",\"message\":\"type \\\"superseded\\\" $own\"}}"
+	# A create whose first content carries one creates nothing.
+	run http body PUT /v1/stream/other -H 'Content-Type: application/json' \
+		-d "[$marker]"
+	is 400 "{\"error\":{\"code\":\"RESERVED_TYPE\",\"message\":\"type \\\"superseded\\\" $own\"}}"
+	run http body GET /v1/stream/other
+	is 404 '{"error":{"code":"NOT_FOUND","message":"other: no such stream"}}'
+	# The stream and its message are as they were.
+	run http body GET /v1/stream/room
+	is 200 '[{"msg":"m1","op":"create","text":"important"},{"msg":"m1","op":"finish"}]'
+	run http body GET /v1/messages/room
+	is 200 '{"msg":"m1","text":"important","status":"complete","attempt":0,"first":"0000000000000001","last":"0000000000000002"}'
+	run -0 sess-replay -s room
+	[ "$output" = '{"msg":"m1","text":"important","status":"complete","attempt":0,"first":"0000000000000001","last":"0000000000000002"}' ]
+	run -0 sess-replay -k room
+	[ -z "$output" ]
+}
+
 @test "TTL with Expires-At, and bad or repeated offsets, are 400" {
 	sessd_start
 	run http body PUT /v1/stream/t -H 'Stream-TTL: 60' \

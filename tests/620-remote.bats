@@ -90,6 +90,30 @@ teardown() {
 	run -2 sess-pub -u ftp://x s 1
 }
 
+@test "remote: the store's own events are refused as in embedded mode" {
+	run -0 sess-pub -u "$SESSD_URL" -q room \
+	    '{"msg":"m1","op":"create","text":"important"}' '{"msg":"m1","op":"finish"}'
+	local own="is the store's own: writers cannot append it"
+	run -2 --separate-stderr sess-pub -u "$SESSD_URL" room '"fine"' \
+	    '{"type":"superseded","producer":"x","epoch":0,"by":1,"msgs":["m1"]}'
+	[ -z "$output" ]
+	[ "$stderr" = "sess-pub: argument 2: type \"superseded\" $own" ]
+	printf '%s\n' 1 '{"type":"notify.sent","member":"bob"}' >in
+	run -2 --separate-stderr sess-pub -u "$SESSD_URL" room <in
+	[ "$output" = '{"offset":"0000000000000003","seq":3}' ]
+	[ "$stderr" = "sess-pub: <stdin>:2: type \"notify.sent\" $own" ]
+	run -2 --separate-stderr sess-pub -u "$SESSD_URL" room \
+	    '{"type":"run.end","run":"r","reason":"abandoned"}'
+	[ "$stderr" = "sess-pub: argument 1: type \"run.end\" with reason \"abandoned\" $own" ]
+	values_are room '{"msg":"m1","op":"create","text":"important"}' \
+	    '{"msg":"m1","op":"finish"}' 1
+	run -0 sess-replay -u "$SESSD_URL" -s room
+	[ "$output" = '{"msg":"m1","text":"important","status":"complete","attempt":0,"first":"0000000000000001","last":"0000000000000002"}' ]
+	run -0 curl -sf "$SESSD_URL/v1/messages/room"
+	[ "$output" = '{"msg":"m1","text":"important","status":"complete","attempt":0,"first":"0000000000000001","last":"0000000000000002"}' ]
+	consistent room
+}
+
 @test "sess-sub -u -f sees embedded and remote appends, -C and -W bound it" {
 	started_bg /dev/null out sess-sub -u "$SESSD_URL" -f -C 4 -W 20 s
 	follower=$bg

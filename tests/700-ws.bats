@@ -336,6 +336,42 @@ EOF
 	[[ ${output,,} == *$'content-type: application/json\r'* ]]
 }
 
+@test "ws: publishing one of the store's own events is a RESERVED_TYPE error frame, nothing written" {
+	sessd_start
+	sess-pub -q room '{"msg":"m1","op":"create","text":"important"}' \
+	    '{"msg":"m1","op":"finish"}'
+	run -0 wsc <<'EOF'
+send {"op":"publish","id":1,"stream":"room","data":{"type":"superseded","producer":"x","epoch":0,"by":1,"msgs":["m1"]}}
+wait op=error id=1
+send {"op":"publish","id":2,"stream":"room","data":{"type":"notify.sent","member":"bob"},"mid":"n1"}
+wait op=error id=2
+send {"op":"publish","id":3,"stream":"room","data":{"type":"run.end","run":"r","reason":"abandoned"}}
+wait op=error id=3
+send {"op":"publish","id":4,"stream":"room","data":{"type":"superseded","msg":5}}
+wait op=error id=4
+send {"op":"publish","id":5,"stream":"room","data":{"type":"run.end","run":"r"}}
+wait op=ok id=5
+EOF
+	local own="is the store's own: writers cannot append it"
+	same "{\"code\":\"RESERVED_TYPE\",\"id\":1,\"message\":\"type \\\"superseded\\\" $own\",\"op\":\"error\",\"re\":\"publish\",\"stream\":\"room\"}" \
+		"$(only '.id == 1')"
+	same "RESERVED_TYPE type \"notify.sent\" $own" \
+		"$(jq -r 'select(.id == 2) | "\(.code) \(.message)"' <<<"$output")"
+	same "RESERVED_TYPE type \"run.end\" with reason \"abandoned\" $own" \
+		"$(jq -r 'select(.id == 3) | "\(.code) \(.message)"' <<<"$output")"
+	same "RESERVED_TYPE type \"superseded\" $own" \
+		"$(jq -r 'select(.id == 4) | "\(.code) \(.message)"' <<<"$output")"
+	same "ok $(off 3)" "$(jq -r 'select(.id == 5) | "\(.op) \(.offset)"' <<<"$output")"
+	run -0 sess-sub -P room
+	same '{"msg":"m1","op":"create","text":"important"}
+{"msg":"m1","op":"finish"}
+{"type":"run.end","run":"r"}' "$output"
+	run -0 sess-replay -s room
+	same '{"msg":"m1","text":"important","status":"complete","attempt":0,"first":"0000000000000001","last":"0000000000000002"}' "$output"
+	run -0 curl -sf "$SESSD_URL/v1/messages/room"
+	same '{"msg":"m1","text":"important","status":"complete","attempt":0,"first":"0000000000000001","last":"0000000000000002"}' "$output"
+}
+
 @test "ws: the same mid twice appends once; the repeat gets the first offset" {
 	sessd_start
 	run -0 wsc <<'EOF'

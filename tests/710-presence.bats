@@ -236,6 +236,33 @@ transitions() {
 	[ "$(cat body)" = '[]' ]
 }
 
+@test "sessd: transitions are the store's own; events cannot forge them, nor clients their reason" {
+	sessd_start
+	# An event shaped like a transition is an event: nobody is present.
+	run -0 sess-pub -q chat '{"type":"presence","event":"enter","member":"mallory","conn":"m"}'
+	run -0 http body POST /v1/stream/chat -H 'Content-Type: application/json' \
+	    -d '{"type":"enter","member":"mallory","conn":"m","first":true}'
+	[ "$output" = 204 ]
+	run -1 sess-presence -n chat
+	run -0 http body GET /v1/presence/chat
+	[ "$(cat body)" = '[]' ]
+	run -0 http body GET '/v1/presence/chat?log=1&after=-1'
+	[ "$output" = 200 ]
+	[ ! -s body ]
+	# A client names the transition; the store says why and whether it
+	# was the first or the last, whatever the request claims.
+	run -0 http body POST /v1/presence/chat -d '{"event":"enter","member":"alice","conn":"c1","reason":"timeout","first":false,"last":true}'
+	[ "$output" = 200 ]
+	run -0 http body POST /v1/presence/chat -d '{"event":"leave","member":"alice","conn":"c1","reason":"timeout","first":true,"last":false}'
+	[ "$output" = 200 ]
+	run -0 http body GET '/v1/presence/chat?log=1&after=-1'
+	transitions body >t
+	run -0 cat t
+	[ "$output" = $'enter null true false\nleave "explicit" false true' ]
+	run -0 sess-presence -w -o -1 -C 2 -W 10 chat
+	[[ ${lines[1]} == *'"event":"leave","member":"alice","conn":"c1",'*'"reason":"explicit","first":false,"last":true}' ]]
+}
+
 @test "sessd: the live SSE form sends the set, then each transition" {
 	sessd_start
 	run -0 http body POST /v1/presence/chat -d '{"event":"enter","member":"bob","conn":"b1"}'
@@ -392,6 +419,24 @@ transitions() {
 	sess-pub -q job '{"type":"run.start","run":"r2","lease":1}'
 	run -0 timeout 30 sess-sub -f -t run.end -o 2 -C 1 -W 20 -P job
 	[ "$output" = '{"type":"run.end","run":"r2","reason":"abandoned"}' ]
+}
+
+@test "run leases: a writer cannot say a run was abandoned; sessd still does, once" {
+	sessd_start
+	run -0 sess-pub -q -u "$SESSD_URL" job '{"type":"run.start","run":"r1","lease":1}'
+	run -2 --separate-stderr sess-pub -u "$SESSD_URL" job \
+	    '{"type":"run.end","run":"r1","reason":"abandoned"}'
+	[ "$stderr" = "sess-pub: argument 1: type \"run.end\" with reason \"abandoned\" is the store's own: writers cannot append it" ]
+	run -0 http body POST /v1/stream/job -H 'Content-Type: application/json' \
+	    -d '{"type":"run.end","run":"r1","reason":"abandoned"}'
+	[ "$output" = 400 ]
+	[ "$(cat body)" = '{"error":{"code":"RESERVED_TYPE","message":"type \"run.end\" with reason \"abandoned\" is the store'"'"'s own: writers cannot append it"}}' ]
+	# The refused ones did not end the lease: sessd closes the run.
+	run -0 timeout 30 sess-sub -u "$SESSD_URL" -f -t run.end -C 1 -W 20 -P job
+	[ "$output" = '{"type":"run.end","run":"r1","reason":"abandoned"}' ]
+	run -0 sess-sub -P job
+	[ "$output" = $'{"type":"run.start","run":"r1","lease":1}\n{"type":"run.end","run":"r1","reason":"abandoned"}' ]
+	consistent job
 }
 
 @test "run leases: appends carrying the run renew it; run.end ends it" {

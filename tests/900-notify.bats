@@ -220,6 +220,26 @@ sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	[ "$(accepted /ok/)" = 1 ]
 }
 
+@test "outcomes are sess-notify's own: a writer cannot forge one, the member is still told" {
+	receiver_start
+	run -0 sess-notify -r bob webhook "$RECV/ok/bob"
+	local own="is the store's own: writers cannot append it"
+	run -2 --separate-stderr sess-pub chat/1 \
+	    '{"type":"notify.sent","offset":"0000000000000001","member":"bob","channel":"webhook","attempts":1}'
+	[ "$stderr" = "sess-pub: argument 1: type \"notify.sent\" $own" ]
+	# An outcome never notifies, so its type would have hidden this ask.
+	run -2 --separate-stderr sess-pub chat/1 \
+	    '{"type":"notify.skipped","notify":{"to":["bob"],"title":"t"}}'
+	[ "$stderr" = "sess-pub: argument 1: type \"notify.skipped\" $own" ]
+	run -1 sess-sub chat/1
+	notify chat/1 bob
+	run --separate-stderr -0 sess-notify
+	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	once_each /ok/bob 1
+	run -0 sess-sub -P -t notify.sent chat/1
+	[ "$output" = '{"type":"notify.sent","offset":"0000000000000001","member":"bob","channel":"webhook","attempts":1}' ]
+}
+
 @test "webhook: without a url the link points into sessd (SESS_LINK_URL)" {
 	receiver_start
 	run -0 sess-notify -r bob webhook "$RECV/ok/bob"

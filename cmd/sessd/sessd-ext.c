@@ -273,8 +273,7 @@ ext_append(struct conn *c, const char *name, const char *qs)
 	if (sess_ds_split(c->req.body.p ? c->req.body.p : "",
 	    c->req.body.len, 1, &j->body, &j->items, &j->n, &e) != 0) {
 		job_free(j);
-		return resp_fail(c, SESS_EINVAL, SESS_WHY_NONE, NULL, "%s",
-		    e.msg);
+		return resp_err(c, e.code, &e);
 	}
 	if (j->n == 0 || (units != NULL && j->n != 1)) {
 		job_free(j);

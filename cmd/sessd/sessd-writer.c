@@ -108,6 +108,7 @@ fail(struct job *j, int rc, const struct sess_err *e)
 	/* Only a store error has a store failure behind it. */
 	switch (rc) {
 	case SESS_EINVAL:
+	case SESS_EOWN:
 	case SESS_ENOENT:
 	case SESS_ESTALE:
 	case SESS_EGAP:

@@ -634,6 +634,7 @@ op_publish(struct wsconn *ws, json_t *id, json_t *req)
 	struct job *j;
 	char *text, *body;
 	size_t n;
+	int rc;
 
 	if ((name = stream_of(ws, "publish", id, req, SESS_CAP_WRITE)) == NULL)
 		return;
@@ -669,12 +670,14 @@ op_publish(struct wsconn *ws, json_t *id, json_t *req)
 	}
 	free(text);
 	sess_buf_init(&j->body, n + 16);
-	if (body == NULL || sess_ds_split(body, n + 2, 1, &j->body, &j->items,
-	    &j->n, &e) != 0 || j->n != 1 ||
+	rc = body == NULL ? SESS_ENOMEM : sess_ds_split(body, n + 2, 1,
+	    &j->body, &j->items, &j->n, &e);
+	if (rc != 0 || j->n != 1 ||
 	    (j->acks = calloc(1, sizeof(*j->acks))) == NULL) {
-		send_error(ws, "publish", id, name, "BAD_REQUEST", "%s",
-		    body == NULL ? "out of memory" : j->n != 1 ?
-		    "one value" : e.msg);
+		send_error(ws, "publish", id, name, rc == SESS_EOWN ?
+		    err_code(rc, 0) : "BAD_REQUEST", "%s",
+		    rc == SESS_ENOMEM || (rc == 0 && j->n == 1) ?
+		    "out of memory" : rc != 0 ? e.msg : "one value");
 		free(body);
 		job_free(j);
 		return;

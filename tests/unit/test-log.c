@@ -117,8 +117,8 @@ producers(void)
 	ok(put("p", &p, 5, "\"x\"", ack, &e) == SESS_EGAP &&
 	    strstr(e.msg, "expected 2") != NULL, "a gap names the expected seq");
 	p.epoch = 3;
-	ok(put("p", &p, 1, "\"x\"", ack, &e) == SESS_EGAP,
-	    "a new epoch must start at 0");
+	ok(put("p", &p, 1, "\"x\"", ack, &e) == SESS_EINVAL,
+	    "a new epoch must start at 0 (SESS_EINVAL, as in ds.c)");
 	ok(put("p", &p, 0, "\"c\"", ack, &e) == 0 && !ack[0].duplicate,
 	    "a new epoch at 0 is accepted");
 	p.epoch = 2;
@@ -261,6 +261,41 @@ opening(const char *dir)
 	    111 && sess_err_exit(SESS_ENOENT) == 1, "exit statuses");
 }
 
+/* Writers cannot append the store's own events; an import can. */
+static void
+own_events(void)
+{
+	const char *marker = "{\"type\":\"superseded\",\"producer\":\"x\","
+	    "\"epoch\":0,\"by\":1,\"msgs\":[\"m1\"]}";
+	struct sess_item items[2];
+	struct sess_ack acks[2];
+	struct sess_err e;
+	char view[256] = "";
+
+	put("o", NULL, 0, "{\"msg\":\"m1\",\"op\":\"create\",\"text\":\"x\"}",
+	    acks, &e);
+	memset(items, 0, sizeof(items));
+	items[0].value = json_string("fine");
+	items[1].json = marker;
+	items[1].len = strlen(marker);
+	items[1].type = "superseded";
+	items[1].typelen = 10;
+	items[0].units = items[1].units = 1;
+	ok(sess_append(st, "o", 0, NULL, items, 2, acks, &e) == SESS_EOWN &&
+	    strcmp(e.msg, "value 2: type \"superseded\" is the store's own: "
+	    "writers cannot append it") == 0, "a marker from a writer is "
+	    "SESS_EOWN, naming the value: %s", e.msg);
+	sess_messages_each(st, "o", getmsg, view, &e);
+	ok(count("o") == 1 && strcmp(view, "m1=x(streaming,0);") == 0,
+	    "nothing of the batch was written, the message stays: %s", view);
+	ok(sess_append(st, "o", SESS_IMPORT, NULL, items, 2, acks, &e) == 0 &&
+	    count("o") == 3, "an import writes it");
+	view[0] = '\0';
+	sess_messages_each(st, "o", getmsg, view, &e);
+	ok(strcmp(view, "") == 0, "and the imported marker has its meaning");
+	json_decref(items[0].value);
+}
+
 int
 main(void)
 {
@@ -276,6 +311,7 @@ main(void)
 	appends();
 	producers();
 	messages();
+	own_events();
 	sess_store_close(st);
 	st = sess_store_open(path, SESS_RDONLY, &e);
 	ok(st != NULL && count("a") == 4, "reopen finds the events");

@@ -380,6 +380,75 @@ base64s(void)
 	}
 }
 
+/* sess_event_own() on a parsed value and on scanned text alike. */
+static int
+own_text(const char *text)
+{
+	struct sess_buf b;
+	struct sess_jscan js;
+	struct sess_err e;
+	int rc;
+
+	sess_buf_init(&b, 1 << 16);
+	rc = sess_json_scan(text, strlen(text), &b, &js, &e);
+	if (rc == 0)
+		rc = sess_event_own(NULL, b.p + js.at, js.len, js.has_type ?
+		    b.p + js.type_at : NULL, js.type_len, &e);
+	sess_buf_release(&b);
+	return rc;
+}
+
+static int
+own_value(const char *text)
+{
+	struct sess_err e;
+	json_t *v = sess_json_parse(text, strlen(text), &e);
+	int rc = sess_event_own(v, NULL, 0, NULL, 0, &e);
+
+	json_decref(v);
+	return rc;
+}
+
+static void
+owned(void)
+{
+	static const char *const mine[] = {
+		"{\"type\":\"superseded\",\"msgs\":[\"m\"]}",
+		"{\"type\":\"notify.sent\",\"member\":\"bob\"}",
+		"{\"type\":\"notify.failed\"}",
+		"{\"type\":\"notify.skipped\"}",
+		"{\"type\":\"run.end\",\"run\":\"r\",\"reason\":\"abandoned\"}",
+	};
+	static const char *const theirs[] = {
+		"{\"type\":\"token\"}", "{\"type\":\"run.end\",\"run\":\"r\"}",
+		"{\"type\":\"run.end\",\"reason\":\"done\"}",
+		"{\"type\":\"notify\"}", "{\"type\":\"supersede\"}",
+		"{\"reason\":\"abandoned\"}", "\"superseded\"",
+		"[{\"type\":\"superseded\"}]", "{\"notify\":{\"to\":[\"b\"]}}",
+	};
+	struct sess_err e;
+	size_t i;
+
+	for (i = 0; i < sizeof(mine) / sizeof(mine[0]); i++) {
+		ok(own_text(mine[i]) == SESS_EOWN, "store's own (text): %s",
+		    mine[i]);
+		ok(own_value(mine[i]) == SESS_EOWN, "store's own (value): %s",
+		    mine[i]);
+	}
+	for (i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++) {
+		ok(own_text(theirs[i]) == 0, "a writer's (text): %s",
+		    theirs[i]);
+		ok(own_value(theirs[i]) == 0, "a writer's (value): %s",
+		    theirs[i]);
+	}
+	ok(own_value("{\"type\":\"supersede\\u0064\"}") == SESS_EOWN,
+	    "an escaped type is the same type");
+	ok(sess_event_own(NULL, NULL, 0, "superseded", 10, &e) == SESS_EOWN &&
+	    strcmp(e.msg, "type \"superseded\" is the store's own: writers "
+	    "cannot append it") == 0, "the message names the type: %s",
+	    e.msg);
+}
+
 int
 main(void)
 {
@@ -392,5 +461,6 @@ main(void)
 	lines();
 	json();
 	scan();
+	owned();
 	return unit_done();
 }

@@ -31,7 +31,7 @@ every_code(void)
 {
 	static const int codes[] = { SESS_EINVAL, SESS_ENOENT, SESS_ESTALE,
 	    SESS_EGAP, SESS_ECONFLICT, SESS_ENOTSTORE, SESS_EBUSY, SESS_EIO,
-	    SESS_ENOMEM };
+	    SESS_ENOMEM, SESS_EOWN };
 	const struct sess_status *r;
 	size_t i;
 
