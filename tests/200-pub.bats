@@ -415,10 +415,30 @@ EOF
 	cmp "$SESS_DB" newer.orig
 }
 
-@test "a store in a missing directory: exit 111 naming it" {
-	run -111 --separate-stderr sess-pub -d nodir/s.db s 1
-	[[ $stderr == "sess-pub: nodir/s.db: "* ]]
+@test "a store in a missing directory, or under a file: exit 2 naming both" {
+	run -2 --separate-stderr sess-pub -d nodir/s.db s 1
+	[ -z "$output" ]
+	[ "$stderr" = "sess-pub: nodir/s.db: cannot create the store in nodir: No such file or directory" ]
 	[ ! -e nodir ]
+	run -2 --separate-stderr sess-pub -T -m m -d a/b/s.db s </dev/null
+	[ "$stderr" = "sess-pub: a/b/s.db: cannot create the store in a/b: No such file or directory" ]
+	[ ! -e a ]
+	printf 'x\n' >file
+	run -2 --separate-stderr sess-pub -d file/s.db s 1
+	[ "$stderr" = "sess-pub: file/s.db: cannot create the store in file: Not a directory" ]
+	[ "$(cat file)" = x ]
+}
+
+@test "a directory as the store: exit 2 naming it, nothing created in it" {
+	mkdir dir
+	run -2 --separate-stderr sess-pub -d dir s 1
+	[ -z "$output" ]
+	[ "$stderr" = "sess-pub: dir: is a directory, not a store file" ]
+	run -2 --separate-stderr env SESS_DB=dir/ sess-pub s 1
+	[ "$stderr" = "sess-pub: dir/: is a directory, not a store file" ]
+	run -0 ls -A dir
+	[ -z "$output" ]
+	[ ! -e dir-wake ]
 }
 
 # --- stdout --------------------------------------------------------------------
