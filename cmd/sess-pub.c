@@ -156,6 +156,34 @@ fail:
 }
 
 /*
+ * Adds a hint to e when text, which is not JSON, looks like a bare word,
+ * the commonest slip (sess-pub s hello): with shell quotes for an
+ * argument, as it would be typed.
+ */
+static void
+not_json(const char *text, size_t len, int arg, struct sess_err *e)
+{
+	size_t i, at, n = strlen(e->msg);
+
+	for (at = 0; at < len && text[at] != '\0' && strchr(" \t\r", text[at]);
+	    at++)
+		;
+	if (at == len || text[at] == '\0' || strchr("{[\"-0123456789",
+	    text[at]))
+		return;
+	for (i = at; i < len && i - at <= 40; i++)
+		if (strchr("\"\\'", text[i]) || (unsigned char)text[i] < 0x20)
+			break;
+	if (i < len)
+		snprintf(e->msg + n, sizeof(e->msg) - n, " (not JSON; a string "
+		    "needs quotes)");
+	else
+		snprintf(e->msg + n, sizeof(e->msg) - n, " (not JSON; a string "
+		    "needs quotes: %s\"%.*s\"%s)", arg ? "'" : "",
+		    (int)(len - at), text + at, arg ? "'" : "");
+}
+
+/*
  * Adds one JSON text to the batch.  The fast path validates and compacts
  * in one pass; values that -t or -m change, or that carry message ops,
  * go through the full parser.  On error nothing is added.
@@ -169,8 +197,10 @@ take(struct pub *p, const char *text, size_t len, struct sess_err *e)
 
 	room(p, len);
 	js = &p->scans[p->n];
-	if ((rc = sess_json_scan(text, len, &p->raw, js, e)) != 0)
+	if ((rc = sess_json_scan(text, len, &p->raw, js, e)) != 0) {
+		not_json(text, len, 0, e);
 		return rc;
+	}
 	if (!js->complex && !p->type && !p->msg) {
 		struct sess_item *it = &p->items[p->n];
 
@@ -210,9 +240,13 @@ pub_args(struct pub *p, int argc, char **argv)
 		tmp.len = 0;
 		v = NULL;
 		if (sess_json_scan(argv[i], strlen(argv[i]), &tmp, &js,
-		    &e) != 0 || ((js.complex || p->type || p->msg) &&
+		    &e) != 0) {
+			not_json(argv[i], strlen(argv[i]), 1, &e);
+			errx(EXIT_USAGE, "argument %d: %s", i + 1, e.msg);
+		}
+		if ((js.complex || p->type || p->msg) &&
 		    ((v = sess_json_parse(argv[i], strlen(argv[i]), &e)) ==
-		    NULL || (v = prepare(p, v, &e)) == NULL)))
+		    NULL || (v = prepare(p, v, &e)) == NULL))
 			errx(EXIT_USAGE, "argument %d: %s", i + 1, e.msg);
 		json_decref(v);
 	}

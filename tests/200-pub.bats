@@ -256,6 +256,28 @@ EOF
 	no_stream s
 }
 
+@test "a bare word is not JSON: the error says a string needs quotes" {
+	run -2 --separate-stderr sess-pub s hello
+	[ -z "$output" ]
+	[ "$stderr" = "sess-pub: argument 1: column 1: invalid token (not JSON; a string needs quotes: '\"hello\"')" ]
+	run -2 --separate-stderr sess-pub s 1 'two words' 3
+	[ "$stderr" = "sess-pub: argument 2: column 1: invalid token (not JSON; a string needs quotes: '\"two words\"')" ]
+	# Too long, or with quotes in it, to show quoted: the hint alone.
+	run -2 --separate-stderr sess-pub s "it's"
+	[ "$stderr" = "sess-pub: argument 1: column 1: invalid token (not JSON; a string needs quotes)" ]
+	no_stream s
+	# On stdin the line is shown as it would be written in the file.
+	printf '1\nhello\n' >in
+	run -2 --separate-stderr sess-pub s <in
+	[ "$output" = "$(acks 1 1)" ]
+	[ "$stderr" = 'sess-pub: <stdin>:2: column 1: invalid token (not JSON; a string needs quotes: "hello")' ]
+	values_are s 1
+	# JSON that is merely malformed gets no such hint.
+	run -2 --separate-stderr sess-pub s2 '[1,'
+	[[ $stderr != *quotes* ]]
+	no_stream s2
+}
+
 @test "a bad argument after more than a batch of good ones: nothing written" {
 	# All arguments are validated before anything is written, however
 	# many there are.
