@@ -16,7 +16,7 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sess-pub [-NqT] [-d FILE | -u URL] [-e EPOCH] "
+	fprintf(f, "usage: sess-pub [-FNqT] [-d FILE | -u URL] [-e EPOCH] "
 	    "[-L BYTES] [-m MSG]\n"
 	    "                [-p PRODUCER] [-S MODE] [-t TYPE] STREAM "
 	    "[VALUE ...]\n");
@@ -30,6 +30,7 @@ static const struct option longopts[] = {
 	{ "max-line", required_argument, NULL, 'L' },
 	{ "msg", required_argument, NULL, 'm' },
 	{ "no-create", no_argument, NULL, 'N' },
+	{ "no-finish", no_argument, NULL, 'F' },
 	{ "producer", required_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "sync", required_argument, NULL, 'S' },
@@ -45,6 +46,7 @@ struct pub {
 	struct sess_producer pr, *prp;
 	const char *type, *msg;
 	int flags, quiet;
+	int created, nofinish;         /* -T: message created; -F */
 	/* The pending batch. */
 	struct sess_item items[BATCH_MAX];
 	struct sess_ack acks[BATCH_MAX];
@@ -314,23 +316,69 @@ textop(struct pub *p, const char *op)
 }
 
 /*
+ * Appends len bytes of valid text to the message, creating it first if
+ * this is the first text: a message exists only once it has some.
+ */
+static void
+text_put(struct pub *p, const unsigned char *text, size_t len)
+{
+	json_t *v;
+
+	if (!p->created) {
+		add(p, textop(p, "create"), 1, 0, 0);
+		p->created = 1;
+	}
+	if (len > 0) {
+		v = textop(p, "append");
+		json_object_set_new(v, "text", json_stringn((const char *)text,
+		    len));
+		add(p, v, (int64_t)len, len, 0);
+	}
+	flush_batch(p);
+}
+
+/*
+ * Where the first byte in buf[0..held) that text cannot hold is, or -1;
+ * *valid is the length of the complete UTF-8 before it, *why says what
+ * is wrong with it.
+ */
+static long
+text_bad(const unsigned char *buf, size_t held, size_t *valid,
+    const char **why)
+{
+	const unsigned char *nul;
+	long bad;
+
+	*valid = sess_utf8_prefix(buf, held, &bad);
+	*why = "invalid UTF-8";
+	if ((nul = memchr(buf, '\0', bad >= 0 ? (size_t)bad : *valid)) !=
+	    NULL) {
+		bad = (long)(nul - buf);
+		*why = "NUL byte in text";
+	}
+	if (bad >= 0)
+		*valid = (size_t)bad;
+	return bad;
+}
+
+/*
  * Text mode: raw stdin appended to one message as it arrives.  The
  * producer position counts bytes (plus one for create and one for
  * finish), so a rerun skips exactly the text already written whatever
  * its chunks.  A UTF-8 sequence split across reads waits for its end.
+ * Input text cannot hold (invalid UTF-8, a NUL) ends it with status 2
+ * after the valid text before it is appended, the message unfinished.
  */
 static void
 pub_text(struct pub *p)
 {
-	unsigned char buf[TEXT_CHUNK], *nul;
+	unsigned char buf[TEXT_CHUNK];
 	size_t held = 0, valid;
 	long long total = 0;
+	const char *why;
 	ssize_t n;
 	long bad;
-	json_t *v;
 
-	add(p, textop(p, "create"), 1, 0, 0);
-	flush_batch(p);
 	for (;;) {
 		do
 			n = read(0, buf + held, sizeof(buf) - held);
@@ -340,19 +388,12 @@ pub_text(struct pub *p)
 		if (n == 0)
 			break;
 		held += (size_t)n;
-		valid = sess_utf8_prefix(buf, held, &bad);
+		bad = text_bad(buf, held, &valid, &why);
+		if (valid > 0)
+			text_put(p, buf, valid);
 		if (bad >= 0)
-			errx(EXIT_USAGE, "<stdin>: byte %lld: invalid UTF-8",
-			    total + bad + 1);
-		if (valid == 0)
-			continue;
-		if ((nul = memchr(buf, '\0', valid)) != NULL)
-			errx(EXIT_USAGE, "<stdin>: byte %lld: NUL byte in text",
-			    total + (long long)(nul - buf) + 1);
-		v = textop(p, "append");
-		json_object_set_new(v, "text", json_stringn((char *)buf, valid));
-		add(p, v, (int64_t)valid, valid, 0);
-		flush_batch(p);
+			errx(EXIT_USAGE, "<stdin>: byte %lld: %s", total + bad +
+			    1, why);
 		total += (long long)valid;
 		memmove(buf, buf + valid, held - valid);
 		held -= valid;
@@ -360,8 +401,12 @@ pub_text(struct pub *p)
 	if (held > 0)
 		errx(EXIT_USAGE, "<stdin>: byte %lld: truncated UTF-8 sequence "
 		    "at end of input", total + 1);
-	add(p, textop(p, "finish"), 1, 0, 0);
-	flush_batch(p);
+	if (!p->created)
+		text_put(p, NULL, 0);
+	if (!p->nofinish) {
+		add(p, textop(p, "finish"), 1, 0, 0);
+		flush_batch(p);
+	}
 }
 
 int
@@ -377,7 +422,7 @@ main(int argc, char **argv)
 	char *id = NULL;
 
 	stdout_closed = tool_init();
-	while ((c = getopt_long(argc, argv, "+d:e:hL:m:Np:qS:Tt:u:", longopts,
+	while ((c = getopt_long(argc, argv, "+d:e:FhL:m:Np:qS:Tt:u:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -385,6 +430,9 @@ main(int argc, char **argv)
 			break;
 		case 'e':
 			epoch = optarg;
+			break;
+		case 'F':
+			p.nofinish = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -429,6 +477,10 @@ main(int argc, char **argv)
 		usage(stderr);
 	if (text && (argc > 1 || p.msg == NULL)) {
 		warnx("-T reads text from stdin into the message named by -m");
+		usage(stderr);
+	}
+	if (p.nofinish && !text) {
+		warnx("-F needs -T: it leaves the text's message unfinished");
 		usage(stderr);
 	}
 	p.stream = argv[0];

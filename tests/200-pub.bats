@@ -715,15 +715,15 @@ EOF
 	consistent s
 }
 
-@test "-T: invalid UTF-8: exit 2 naming the byte" {
+@test "-T: invalid UTF-8: exit 2 naming the byte, the text before it kept" {
 	printf 'ab\xffcd' >t
 	run -2 --separate-stderr sess-pub -T -m m s <t
 	[ "$stderr" = "sess-pub: <stdin>: byte 3: invalid UTF-8" ]
-	# Nothing of the bad byte or after it is stored; the message is
-	# left streaming (no finish).
-	run -0 sess-replay -s s
-	[[ $output == '{"msg":"m","text":"'*'","status":"streaming"'* ]]
-	[[ $output != *cd* ]]
+	[ "$output" = "$(acks 1 2)" ]
+	# The valid text before the bad byte is stored, nothing of it or
+	# after it; the message is left streaming (no finish).
+	values_are s '{"msg":"m","op":"create"}' '{"msg":"m","op":"append","text":"ab"}'
+	text_is s m ab streaming
 	consistent s
 	# A sequence cut short at the end of the input.
 	printf 'ab\xe2\x82' >t
@@ -731,6 +731,26 @@ EOF
 	[ "$stderr" = "sess-pub: <stdin>: byte 3: truncated UTF-8 sequence at end of input" ]
 	text_is t m ab streaming
 	consistent t
+}
+
+@test "-T: input bad from its first byte creates no message" {
+	printf '\xffabc' >t
+	run -2 --separate-stderr sess-pub -T -m m s <t
+	[ -z "$output" ]
+	[ "$stderr" = "sess-pub: <stdin>: byte 1: invalid UTF-8" ]
+	no_stream s
+	printf '\0abc' >t
+	run -2 --separate-stderr sess-pub -T -m m s <t
+	[ "$stderr" = "sess-pub: <stdin>: byte 1: NUL byte in text" ]
+	no_stream s
+	# On a stream that exists, nothing is added to it.
+	run -0 sess-pub -q s2 1
+	printf '\xc3(' >t
+	run -2 --separate-stderr sess-pub -T -m m s2 <t
+	[ "$stderr" = "sess-pub: <stdin>: byte 1: invalid UTF-8" ]
+	values_are s2 1
+	run -0 sess-replay -s s2
+	[ -z "$output" ]
 }
 
 @test "-T: invalid UTF-8 later in the text names the byte in the whole input" {
@@ -745,18 +765,53 @@ EOF
 	wait "$bg" || st=$?
 	[ "$st" = 2 ]
 	[ "$(cat pub.out.err)" = "sess-pub: <stdin>: byte 12: invalid UTF-8" ]
+	text_is s m 0123456789x streaming
 	consistent s
 }
 
-@test "-T: a NUL byte in the text leaves a consistent, re-readable store" {
+@test "-T: a NUL byte: exit 2 naming it, the text before it kept, the store re-readable" {
 	printf 'a\0b' >t
-	run sess-pub -q -T -m m s <t
-	# Either refused as input, or stored as text every tool reads back.
-	[ "$status" = 0 ] || [ "$status" = 2 ]
+	run -2 --separate-stderr sess-pub -q -T -m m s <t
+	[ "$stderr" = "sess-pub: <stdin>: byte 2: NUL byte in text" ]
+	values_are s '{"msg":"m","op":"create"}' '{"msg":"m","op":"append","text":"a"}'
+	text_is s m a streaming
 	consistent s
 	run -0 sess-sub -P s
 	printf '%s\n' "${lines[@]}" >copy.jsonl
 	run -0 sess-pub -q s2 <copy.jsonl
+	# Invalid UTF-8 after a NUL: the first bad byte is named.
+	printf 'abc\0\xff' >t
+	run -2 --separate-stderr sess-pub -q -T -m m s3 <t
+	[ "$stderr" = "sess-pub: <stdin>: byte 4: NUL byte in text" ]
+	text_is s3 m abc streaming
+}
+
+@test "-T -F: a failed upstream leaves the message streaming, for an explicit finish" {
+	# Without -F the partial text of a failed upstream looks finished:
+	# sess-pub cannot see the upstream's status.
+	run -1 bash -c "set -o pipefail; (printf 'one two three '; exit 1) | sess-pub -q -T -m m1 s"
+	text_is s m1 'one two three ' complete
+	run -1 bash -c "set -o pipefail; (printf 'one two three '; exit 1) | sess-pub -q -F -T -m m2 s"
+	text_is s m2 'one two three ' streaming
+	# The script finishes it once the upstream has succeeded.
+	printf 'four' >t
+	run -0 bash -c 'set -o pipefail; sess-pub -q -F -T -m m3 s <t && sess-pub -q -m m3 s '"'"'{"op":"finish"}'"'"''
+	text_is s m3 four complete
+	run -0 sess-sub -P -o 5 s
+	[ "${lines[-2]}" = '{"msg":"m3","op":"append","text":"four"}' ]
+	[ "${lines[-1]}" = '{"op":"finish","msg":"m3"}' ]
+	# Empty input with -F: an empty message, still streaming.
+	run -0 sess-pub -q -F -T -m m4 s </dev/null
+	text_is s m4 '' streaming
+	consistent s
+}
+
+@test "-F without -T: exit 2, nothing written" {
+	run -2 --separate-stderr sess-pub -F s 1
+	[ -z "$output" ]
+	[ "${stderr%%$'\n'*}" = "sess-pub: -F needs -T: it leaves the text's message unfinished" ]
+	[[ $stderr == *$'\n''usage: sess-pub '* ]]
+	no_stream s
 }
 
 @test "-T rerun: the same text, once at once and once in pieces, writes nothing new" {
