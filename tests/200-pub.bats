@@ -948,6 +948,63 @@ EOF
 	consistent s
 }
 
+# --- retried activities (the recipes of sess(7)) ------------------------------------
+
+# words: writes ./words N [STATUS], which prints "w1 w2 ... wN " and
+# exits STATUS: a step whose output is the same in every attempt.
+words() {
+	cat >words <<'EOF'
+#!/bin/sh
+i=1
+while [ "$i" -le "$1" ]; do printf 'w%d ' "$i"; i=$((i + 1)); done
+exit "${2:-0}"
+EOF
+	chmod +x words
+}
+
+@test "a retried deterministic activity resumes: each word once, one run.start" {
+	words
+	export WORKFLOW_ID=wf ACTIVITY_ID=step
+	# Attempt 1 fails after 13 words: the message stays unfinished.
+	ATTEMPT=1 run -1 "$top/tests/helpers/activity" deterministic chat/wf ./words 13 1
+	text_is chat/wf step "$(./words 13)" streaming
+	# Attempt 2 has the same output, and more: only the rest is written.
+	ATTEMPT=2 run -0 "$top/tests/helpers/activity" deterministic chat/wf ./words 20
+	text_is chat/wf step "$(./words 20)" complete
+	values_are chat/wf '{"run":"wf","type":"run.start"}' \
+	    '{"msg":"step","op":"create"}' \
+	    '{"msg":"step","op":"append","text":"w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12 w13 "}' \
+	    '{"msg":"step","op":"append","text":"w14 w15 w16 w17 w18 w19 w20 "}' \
+	    '{"op":"finish","msg":"step"}' \
+	    '{"run":"wf","reason":"complete","type":"run.end"}'
+	consistent chat/wf
+	# A third attempt (the workflow retried it after it succeeded)
+	# writes nothing at all.
+	cp got.jsonl before.jsonl
+	ATTEMPT=3 run -0 "$top/tests/helpers/activity" deterministic chat/wf ./words 20
+	mapfile -t before <before.jsonl
+	values_are chat/wf "${before[@]}"
+	consistent chat/wf
+}
+
+@test "a retried non-deterministic activity supersedes: the new text replaces the old, one run.start" {
+	export WORKFLOW_ID=wf ACTIVITY_ID=step
+	ATTEMPT=1 run -1 "$top/tests/helpers/activity" llm chat/wf \
+	    sh -c 'printf "The answer is "; exit 1'
+	text_is chat/wf step 'The answer is ' streaming
+	ATTEMPT=2 run -0 "$top/tests/helpers/activity" llm chat/wf printf 'Actually, 42.'
+	messages_are chat/wf '{"msg":"step","text":"Actually, 42.","status":"complete","attempt":2,"first":"0000000000000005","last":"0000000000000007","producer":"wf/step/answer"}'
+	values_are chat/wf '{"run":"wf","type":"run.start"}' \
+	    '{"msg":"step","op":"create"}' \
+	    '{"msg":"step","op":"append","text":"The answer is "}' \
+	    '{"type":"superseded","producer":"wf/step/answer","epoch":1,"by":2,"msgs":["step"]}' \
+	    '{"msg":"step","op":"create"}' \
+	    '{"msg":"step","op":"append","text":"Actually, 42."}' \
+	    '{"op":"finish","msg":"step"}' \
+	    '{"run":"wf","reason":"complete","type":"run.end"}'
+	consistent chat/wf
+}
+
 @test "processes creating a new store at the same time all succeed" {
 	# Each round: three writers race to create and migrate one new store.
 	local round w st pids=()
