@@ -409,11 +409,63 @@ pub_text(struct pub *p)
 	}
 }
 
+/*
+ * The producer id from SESS_PRODUCER and -p, and its epoch from -e or
+ * SESS_EPOCH, into p; returns the id (new, to free) or NULL if none.
+ */
+static char *
+producer(struct pub *p, const char *name, const char *epoch)
+{
+	const char *prefix = getenv("SESS_PRODUCER");
+	char *id = NULL;
+
+	/* SESS_PRODUCER names the activity, -p the invocation inside it. */
+	if (prefix != NULL && *prefix == '\0')
+		prefix = NULL;
+	if (prefix && name) {
+		if (asprintf(&id, "%s/%s", prefix, name) < 0)
+			err(EXIT_TEMP, "out of memory");
+	} else if (prefix || name) {
+		if ((id = strdup(prefix ? prefix : name)) == NULL)
+			err(EXIT_TEMP, "out of memory");
+	}
+	if (epoch == NULL && id != NULL)
+		epoch = getenv("SESS_EPOCH");
+	if (epoch != NULL && *epoch != '\0' && id == NULL)
+		errx(EXIT_USAGE, "-e needs a producer (-p or SESS_PRODUCER)");
+	if (id == NULL)
+		return NULL;
+	p->pr.id = id;
+	p->pr.epoch = 0;
+	if (epoch != NULL && *epoch != '\0' &&
+	    (p->pr.epoch = tool_num(epoch, (1LL << 53) - 1)) < 0)
+		errx(EXIT_USAGE, "%s: epoch '%s' is not a whole number",
+		    getenv("SESS_EPOCH") == epoch ? "SESS_EPOCH" : "-e", epoch);
+	p->prp = &p->pr;
+	return id;
+}
+
+/* Opens the store or the daemon; with -N, STREAM must exist already. */
+static void
+pub_open(struct pub *p, const char *db, const char *url, const char *sync)
+{
+	struct sess_stream ss;
+	struct sess_err e;
+
+	p->conn = tool_conn(db, url, tool_sync(sync) |
+	    (p->flags & SESS_NOCREATE ? SESS_RDONLY : 0));
+	/* Refused now, even when there turns out to be no input. */
+	if ((p->flags & SESS_NOCREATE) &&
+	    sess_conn_stream_get(p->conn, p->stream, &ss, &e) != 0)
+		tool_die(&e);
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct pub p;
-	const char *db = NULL, *url = NULL, *sync = NULL, *prefix;
+	struct sess_err e;
+	const char *db = NULL, *url = NULL, *sync = NULL;
 	const char *name = NULL;
 	const char *epoch = NULL;
 	size_t maxline = DEFAULT_MAXLINE;
@@ -484,50 +536,14 @@ main(int argc, char **argv)
 		usage(stderr);
 	}
 	p.stream = argv[0];
-	{
-		struct sess_err e;
-
-		if (sess_name_check(p.stream, strlen(p.stream), &e) != 0)
-			errx(EXIT_USAGE, "%s", e.msg);
-	}
-	/* SESS_PRODUCER names the activity, -p the invocation inside it. */
-	prefix = getenv("SESS_PRODUCER");
-	if (prefix != NULL && *prefix == '\0')
-		prefix = NULL;
-	if (prefix && name) {
-		if (asprintf(&id, "%s/%s", prefix, name) < 0)
-			err(EXIT_TEMP, "out of memory");
-	} else if (prefix || name) {
-		id = strdup(prefix ? prefix : name);
-	}
-	if (epoch == NULL && id != NULL)
-		epoch = getenv("SESS_EPOCH");
-	if (epoch != NULL && *epoch != '\0' && id == NULL)
-		errx(EXIT_USAGE, "-e needs a producer (-p or SESS_PRODUCER)");
-	if (id != NULL) {
-		p.pr.id = id;
-		p.pr.epoch = 0;
-		if (epoch != NULL && *epoch != '\0' &&
-		    (p.pr.epoch = tool_num(epoch, (1LL << 53) - 1)) < 0)
-			errx(EXIT_USAGE, "%s: epoch '%s' is not a whole number",
-			    getenv("SESS_EPOCH") == epoch ? "SESS_EPOCH" : "-e",
-			    epoch);
-		p.prp = &p.pr;
-	}
+	if (sess_name_check(p.stream, strlen(p.stream), &e) != 0)
+		errx(EXIT_USAGE, "%s", e.msg);
+	id = producer(&p, name, epoch);
 	if (stdout_closed && !p.quiet)
 		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
 	p.maxline = maxline;
 	sess_buf_init(&p.raw, BATCH_BYTES + maxline + 16);
-	p.conn = tool_conn(db, url, tool_sync(sync) |
-	    (p.flags & SESS_NOCREATE ? SESS_RDONLY : 0));
-	if (p.flags & SESS_NOCREATE) {
-		struct sess_stream ss;
-		struct sess_err e;
-
-		/* Refused now, even when there turns out to be no input. */
-		if (sess_conn_stream_get(p.conn, p.stream, &ss, &e) != 0)
-			tool_die(&e);
-	}
+	pub_open(&p, db, url, sync);
 	if (text)
 		pub_text(&p);
 	else if (argc > 1)
