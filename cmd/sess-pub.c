@@ -325,7 +325,10 @@ text_put(struct pub *p, const unsigned char *text, size_t len)
 	json_t *v;
 
 	if (!p->created) {
+		/* A batch of its own: in remote mode only a lone value may
+		 * take more than one producer position (Sess-Units). */
 		add(p, textop(p, "create"), 1, 0, 0);
+		flush_batch(p);
 		p->created = 1;
 	}
 	if (len > 0) {
