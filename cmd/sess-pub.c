@@ -16,7 +16,7 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sess-pub [-NqT] [-d FILE | -u URL] [-e EPOCH] "
+	fprintf(f, "usage: sess-pub [-FNqT] [-d FILE | -u URL] [-e EPOCH] "
 	    "[-L BYTES] [-m MSG]\n"
 	    "                [-p PRODUCER] [-S MODE] [-t TYPE] STREAM "
 	    "[VALUE ...]\n");
@@ -30,6 +30,7 @@ static const struct option longopts[] = {
 	{ "max-line", required_argument, NULL, 'L' },
 	{ "msg", required_argument, NULL, 'm' },
 	{ "no-create", no_argument, NULL, 'N' },
+	{ "no-finish", no_argument, NULL, 'F' },
 	{ "producer", required_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "sync", required_argument, NULL, 'S' },
@@ -45,6 +46,7 @@ struct pub {
 	struct sess_producer pr, *prp;
 	const char *type, *msg;
 	int flags, quiet;
+	int created, nofinish;         /* -T: message created; -F */
 	/* The pending batch. */
 	struct sess_item items[BATCH_MAX];
 	struct sess_ack acks[BATCH_MAX];
@@ -167,6 +169,34 @@ own(json_t *v, const char *raw, const struct sess_jscan *js,
 }
 
 /*
+ * Adds a hint to e when text, which is not JSON, looks like a bare word,
+ * the commonest slip (sess-pub s hello): with shell quotes for an
+ * argument, as it would be typed.
+ */
+static void
+not_json(const char *text, size_t len, int arg, struct sess_err *e)
+{
+	size_t i, at, n = strlen(e->msg);
+
+	for (at = 0; at < len && text[at] != '\0' && strchr(" \t\r", text[at]);
+	    at++)
+		;
+	if (at == len || text[at] == '\0' || strchr("{[\"-0123456789",
+	    text[at]))
+		return;
+	for (i = at; i < len && i - at <= 40; i++)
+		if (strchr("\"\\'", text[i]) || (unsigned char)text[i] < 0x20)
+			break;
+	if (i < len)
+		snprintf(e->msg + n, sizeof(e->msg) - n, " (not JSON; a string "
+		    "needs quotes)");
+	else
+		snprintf(e->msg + n, sizeof(e->msg) - n, " (not JSON; a string "
+		    "needs quotes: %s\"%.*s\"%s)", arg ? "'" : "",
+		    (int)(len - at), text + at, arg ? "'" : "");
+}
+
+/*
  * Adds one JSON text to the batch.  The fast path validates and compacts
  * in one pass; values that -t or -m change, or that carry message ops,
  * go through the full parser.  On error nothing is added.
@@ -180,8 +210,10 @@ take(struct pub *p, const char *text, size_t len, struct sess_err *e)
 
 	room(p, len);
 	js = &p->scans[p->n];
-	if ((rc = sess_json_scan(text, len, &p->raw, js, e)) != 0)
+	if ((rc = sess_json_scan(text, len, &p->raw, js, e)) != 0) {
+		not_json(text, len, 0, e);
 		return rc;
+	}
 	if (!js->complex && !p->type && !p->msg) {
 		struct sess_item *it = &p->items[p->n];
 
@@ -231,7 +263,11 @@ pub_args(struct pub *p, int argc, char **argv)
 		tmp.len = 0;
 		v = NULL;
 		if (sess_json_scan(argv[i], strlen(argv[i]), &tmp, &js,
-		    &e) != 0 || ((js.complex || p->type || p->msg) &&
+		    &e) != 0) {
+			not_json(argv[i], strlen(argv[i]), 1, &e);
+			errx(EXIT_USAGE, "argument %d: %s", i + 1, e.msg);
+		}
+		if (((js.complex || p->type || p->msg) &&
 		    ((v = sess_json_parse(argv[i], strlen(argv[i]), &e)) ==
 		    NULL || (v = prepare(p, v, &e)) == NULL)) ||
 		    own(v, tmp.p, &js, &e) != 0)
@@ -302,23 +338,72 @@ textop(struct pub *p, const char *op)
 }
 
 /*
+ * Appends len bytes of valid text to the message, creating it first if
+ * this is the first text: a message exists only once it has some.
+ */
+static void
+text_put(struct pub *p, const unsigned char *text, size_t len)
+{
+	json_t *v;
+
+	if (!p->created) {
+		/* A batch of its own: in remote mode only a lone value may
+		 * take more than one producer position (Sess-Units). */
+		add(p, textop(p, "create"), 1, 0, 0);
+		flush_batch(p);
+		p->created = 1;
+	}
+	if (len > 0) {
+		v = textop(p, "append");
+		json_object_set_new(v, "text", json_stringn((const char *)text,
+		    len));
+		add(p, v, (int64_t)len, len, 0);
+	}
+	flush_batch(p);
+}
+
+/*
+ * Where the first byte in buf[0..held) that text cannot hold is, or -1;
+ * *valid is the length of the complete UTF-8 before it, *why says what
+ * is wrong with it.
+ */
+static long
+text_bad(const unsigned char *buf, size_t held, size_t *valid,
+    const char **why)
+{
+	const unsigned char *nul;
+	long bad;
+
+	*valid = sess_utf8_prefix(buf, held, &bad);
+	*why = "invalid UTF-8";
+	if ((nul = memchr(buf, '\0', bad >= 0 ? (size_t)bad : *valid)) !=
+	    NULL) {
+		bad = (long)(nul - buf);
+		*why = "NUL byte in text";
+	}
+	if (bad >= 0)
+		*valid = (size_t)bad;
+	return bad;
+}
+
+/*
  * Text mode: raw stdin appended to one message as it arrives.  The
  * producer position counts bytes (plus one for create and one for
  * finish), so a rerun skips exactly the text already written whatever
  * its chunks.  A UTF-8 sequence split across reads waits for its end.
+ * Input text cannot hold (invalid UTF-8, a NUL) ends it with status 2
+ * after the valid text before it is appended, the message unfinished.
  */
 static void
 pub_text(struct pub *p)
 {
-	unsigned char buf[TEXT_CHUNK], *nul;
+	unsigned char buf[TEXT_CHUNK];
 	size_t held = 0, valid;
 	long long total = 0;
+	const char *why;
 	ssize_t n;
 	long bad;
-	json_t *v;
 
-	add(p, textop(p, "create"), 1, 0, 0);
-	flush_batch(p);
 	for (;;) {
 		do
 			n = read(0, buf + held, sizeof(buf) - held);
@@ -328,19 +413,12 @@ pub_text(struct pub *p)
 		if (n == 0)
 			break;
 		held += (size_t)n;
-		valid = sess_utf8_prefix(buf, held, &bad);
+		bad = text_bad(buf, held, &valid, &why);
+		if (valid > 0)
+			text_put(p, buf, valid);
 		if (bad >= 0)
-			errx(EXIT_USAGE, "<stdin>: byte %lld: invalid UTF-8",
-			    total + bad + 1);
-		if (valid == 0)
-			continue;
-		if ((nul = memchr(buf, '\0', valid)) != NULL)
-			errx(EXIT_USAGE, "<stdin>: byte %lld: NUL byte in text",
-			    total + (long long)(nul - buf) + 1);
-		v = textop(p, "append");
-		json_object_set_new(v, "text", json_stringn((char *)buf, valid));
-		add(p, v, (int64_t)valid, valid, 0);
-		flush_batch(p);
+			errx(EXIT_USAGE, "<stdin>: byte %lld: %s", total + bad +
+			    1, why);
 		total += (long long)valid;
 		memmove(buf, buf + valid, held - valid);
 		held -= valid;
@@ -348,15 +426,71 @@ pub_text(struct pub *p)
 	if (held > 0)
 		errx(EXIT_USAGE, "<stdin>: byte %lld: truncated UTF-8 sequence "
 		    "at end of input", total + 1);
-	add(p, textop(p, "finish"), 1, 0, 0);
-	flush_batch(p);
+	if (!p->created)
+		text_put(p, NULL, 0);
+	if (!p->nofinish) {
+		add(p, textop(p, "finish"), 1, 0, 0);
+		flush_batch(p);
+	}
+}
+
+/*
+ * The producer id from SESS_PRODUCER and -p, and its epoch from -e or
+ * SESS_EPOCH, into p; returns the id (new, to free) or NULL if none.
+ */
+static char *
+producer(struct pub *p, const char *name, const char *epoch)
+{
+	const char *prefix = getenv("SESS_PRODUCER");
+	char *id = NULL;
+
+	/* SESS_PRODUCER names the activity, -p the invocation inside it. */
+	if (prefix != NULL && *prefix == '\0')
+		prefix = NULL;
+	if (prefix && name) {
+		if (asprintf(&id, "%s/%s", prefix, name) < 0)
+			err(EXIT_TEMP, "out of memory");
+	} else if (prefix || name) {
+		if ((id = strdup(prefix ? prefix : name)) == NULL)
+			err(EXIT_TEMP, "out of memory");
+	}
+	if (epoch == NULL && id != NULL)
+		epoch = getenv("SESS_EPOCH");
+	if (epoch != NULL && *epoch != '\0' && id == NULL)
+		errx(EXIT_USAGE, "-e needs a producer (-p or SESS_PRODUCER)");
+	if (id == NULL)
+		return NULL;
+	p->pr.id = id;
+	p->pr.epoch = 0;
+	if (epoch != NULL && *epoch != '\0' &&
+	    (p->pr.epoch = tool_num(epoch, (1LL << 53) - 1)) < 0)
+		errx(EXIT_USAGE, "%s: epoch '%s' is not a whole number",
+		    getenv("SESS_EPOCH") == epoch ? "SESS_EPOCH" : "-e", epoch);
+	p->prp = &p->pr;
+	return id;
+}
+
+/* Opens the store or the daemon; with -N, STREAM must exist already. */
+static void
+pub_open(struct pub *p, const char *db, const char *url, const char *sync)
+{
+	struct sess_stream ss;
+	struct sess_err e;
+
+	p->conn = tool_conn(db, url, tool_sync(sync) |
+	    (p->flags & SESS_NOCREATE ? SESS_RDONLY : 0));
+	/* Refused now, even when there turns out to be no input. */
+	if ((p->flags & SESS_NOCREATE) &&
+	    sess_conn_stream_get(p->conn, p->stream, &ss, &e) != 0)
+		tool_die(&e);
 }
 
 int
 main(int argc, char **argv)
 {
 	static struct pub p;
-	const char *db = NULL, *url = NULL, *sync = NULL, *prefix;
+	struct sess_err e;
+	const char *db = NULL, *url = NULL, *sync = NULL;
 	const char *name = NULL;
 	const char *epoch = NULL;
 	struct sess_err te;
@@ -366,7 +500,7 @@ main(int argc, char **argv)
 	char *id = NULL;
 
 	stdout_closed = tool_init();
-	while ((c = getopt_long(argc, argv, "+d:e:hL:m:Np:qS:Tt:u:", longopts,
+	while ((c = getopt_long(argc, argv, "+d:e:FhL:m:Np:qS:Tt:u:", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -374,6 +508,9 @@ main(int argc, char **argv)
 			break;
 		case 'e':
 			epoch = optarg;
+			break;
+		case 'F':
+			p.nofinish = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -423,51 +560,19 @@ main(int argc, char **argv)
 		warnx("-T reads text from stdin into the message named by -m");
 		usage(stderr);
 	}
+	if (p.nofinish && !text) {
+		warnx("-F needs -T: it leaves the text's message unfinished");
+		usage(stderr);
+	}
 	p.stream = argv[0];
-	{
-		struct sess_err e;
-
-		if (sess_name_check(p.stream, strlen(p.stream), &e) != 0)
-			errx(EXIT_USAGE, "%s", e.msg);
-	}
-	/* SESS_PRODUCER names the activity, -p the invocation inside it. */
-	prefix = getenv("SESS_PRODUCER");
-	if (prefix != NULL && *prefix == '\0')
-		prefix = NULL;
-	if (prefix && name) {
-		if (asprintf(&id, "%s/%s", prefix, name) < 0)
-			err(EXIT_TEMP, "out of memory");
-	} else if (prefix || name) {
-		id = strdup(prefix ? prefix : name);
-	}
-	if (epoch == NULL && id != NULL)
-		epoch = getenv("SESS_EPOCH");
-	if (epoch != NULL && *epoch != '\0' && id == NULL)
-		errx(EXIT_USAGE, "-e needs a producer (-p or SESS_PRODUCER)");
-	if (id != NULL) {
-		p.pr.id = id;
-		p.pr.epoch = 0;
-		if (epoch != NULL && *epoch != '\0' &&
-		    (p.pr.epoch = tool_num(epoch, (1LL << 53) - 1)) < 0)
-			errx(EXIT_USAGE, "%s: epoch '%s' is not a whole number",
-			    getenv("SESS_EPOCH") == epoch ? "SESS_EPOCH" : "-e",
-			    epoch);
-		p.prp = &p.pr;
-	}
+	if (sess_name_check(p.stream, strlen(p.stream), &e) != 0)
+		errx(EXIT_USAGE, "%s", e.msg);
+	id = producer(&p, name, epoch);
 	if (stdout_closed && !p.quiet)
 		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
 	p.maxline = maxline;
 	sess_buf_init(&p.raw, BATCH_BYTES + maxline + 16);
-	p.conn = tool_conn(db, url, tool_sync(sync) |
-	    (p.flags & SESS_NOCREATE ? SESS_RDONLY : 0));
-	if (p.flags & SESS_NOCREATE) {
-		struct sess_stream ss;
-		struct sess_err e;
-
-		/* Refused now, even when there turns out to be no input. */
-		if (sess_conn_stream_get(p.conn, p.stream, &ss, &e) != 0)
-			tool_die(&e);
-	}
+	pub_open(&p, db, url, sync);
 	if (text)
 		pub_text(&p);
 	else if (argc > 1)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -522,6 +523,42 @@ open_immutable(struct sess_store *st, struct sess_err *e)
 	return 0;
 }
 
+/*
+ * Refuses a path that no retry can make a store, before SQLite's
+ * "unable to open" (which reads as temporary) can: a directory, and for
+ * a writer a file in a directory that does not exist.  A reader is told
+ * there is no such store.
+ */
+static int
+path_check(const char *path, int flags, struct sess_err *e)
+{
+	struct stat sb;
+	char *dir;
+	int rc = 0, err;
+
+	if (stat(path, &sb) == 0)
+		return S_ISDIR(sb.st_mode) ? sess_err_set(e, SESS_ENOTSTORE,
+		    "%s: is a directory, not a store file", path) : 0;
+	if (errno != ENOENT && errno != ENOTDIR)
+		return 0; /* SQLite says what it is */
+	if (flags & SESS_RDONLY)
+		return sess_err_set(e, SESS_ENOENT, "%s: no such store", path);
+	if ((dir = concat(path, "")) == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	if (strrchr(dir, '/') != NULL) {
+		*strrchr(dir, '/') = '\0';
+		if (*dir == '\0')
+			dir[0] = '/', dir[1] = '\0';
+		err = stat(dir, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? 0 :
+		    ENOTDIR;
+		if (err == ENOENT || err == ENOTDIR)
+			rc = sess_err_set(e, SESS_EINVAL, "%s: cannot create "
+			    "the store in %s: %s", path, dir, strerror(err));
+	}
+	free(dir);
+	return rc;
+}
+
 struct sess_store *
 sess_store_open(const char *path, int flags, struct sess_err *e)
 {
@@ -547,10 +584,8 @@ sess_store_open(const char *path, int flags, struct sess_err *e)
 		    path);
 		goto fail;
 	}
-	if ((flags & SESS_RDONLY) && access(path, F_OK) != 0) {
-		sess_err_set(e, SESS_ENOENT, "%s: no such store", path);
+	if (path_check(path, flags, e) != 0)
 		goto fail;
-	}
 	oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 	    (flags & SESS_RDONLY ? 0 : SQLITE_OPEN_CREATE);
 	rc = sqlite3_open_v2(path, &st->db, oflags, NULL);

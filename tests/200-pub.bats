@@ -256,6 +256,28 @@ EOF
 	no_stream s
 }
 
+@test "a bare word is not JSON: the error says a string needs quotes" {
+	run -2 --separate-stderr sess-pub s hello
+	[ -z "$output" ]
+	[ "$stderr" = "sess-pub: argument 1: column 1: invalid token (not JSON; a string needs quotes: '\"hello\"')" ]
+	run -2 --separate-stderr sess-pub s 1 'two words' 3
+	[ "$stderr" = "sess-pub: argument 2: column 1: invalid token (not JSON; a string needs quotes: '\"two words\"')" ]
+	# Too long, or with quotes in it, to show quoted: the hint alone.
+	run -2 --separate-stderr sess-pub s "it's"
+	[ "$stderr" = "sess-pub: argument 1: column 1: invalid token (not JSON; a string needs quotes)" ]
+	no_stream s
+	# On stdin the line is shown as it would be written in the file.
+	printf '1\nhello\n' >in
+	run -2 --separate-stderr sess-pub s <in
+	[ "$output" = "$(acks 1 1)" ]
+	[ "$stderr" = 'sess-pub: <stdin>:2: column 1: invalid token (not JSON; a string needs quotes: "hello")' ]
+	values_are s 1
+	# JSON that is merely malformed gets no such hint.
+	run -2 --separate-stderr sess-pub s2 '[1,'
+	[[ $stderr != *quotes* ]]
+	no_stream s2
+}
+
 @test "a bad argument after more than a batch of good ones: nothing written" {
 	# All arguments are validated before anything is written, however
 	# many there are.
@@ -415,10 +437,30 @@ EOF
 	cmp "$SESS_DB" newer.orig
 }
 
-@test "a store in a missing directory: exit 111 naming it" {
-	run -111 --separate-stderr sess-pub -d nodir/s.db s 1
-	[[ $stderr == "sess-pub: nodir/s.db: "* ]]
+@test "a store in a missing directory, or under a file: exit 2 naming both" {
+	run -2 --separate-stderr sess-pub -d nodir/s.db s 1
+	[ -z "$output" ]
+	[ "$stderr" = "sess-pub: nodir/s.db: cannot create the store in nodir: No such file or directory" ]
 	[ ! -e nodir ]
+	run -2 --separate-stderr sess-pub -T -m m -d a/b/s.db s </dev/null
+	[ "$stderr" = "sess-pub: a/b/s.db: cannot create the store in a/b: No such file or directory" ]
+	[ ! -e a ]
+	printf 'x\n' >file
+	run -2 --separate-stderr sess-pub -d file/s.db s 1
+	[ "$stderr" = "sess-pub: file/s.db: cannot create the store in file: Not a directory" ]
+	[ "$(cat file)" = x ]
+}
+
+@test "a directory as the store: exit 2 naming it, nothing created in it" {
+	mkdir dir
+	run -2 --separate-stderr sess-pub -d dir s 1
+	[ -z "$output" ]
+	[ "$stderr" = "sess-pub: dir: is a directory, not a store file" ]
+	run -2 --separate-stderr env SESS_DB=dir/ sess-pub s 1
+	[ "$stderr" = "sess-pub: dir/: is a directory, not a store file" ]
+	run -0 ls -A dir
+	[ -z "$output" ]
+	[ ! -e dir-wake ]
 }
 
 # --- stdout --------------------------------------------------------------------
@@ -673,15 +715,15 @@ EOF
 	consistent s
 }
 
-@test "-T: invalid UTF-8: exit 2 naming the byte" {
+@test "-T: invalid UTF-8: exit 2 naming the byte, the text before it kept" {
 	printf 'ab\xffcd' >t
 	run -2 --separate-stderr sess-pub -T -m m s <t
 	[ "$stderr" = "sess-pub: <stdin>: byte 3: invalid UTF-8" ]
-	# Nothing of the bad byte or after it is stored; the message is
-	# left streaming (no finish).
-	run -0 sess-replay -s s
-	[[ $output == '{"msg":"m","text":"'*'","status":"streaming"'* ]]
-	[[ $output != *cd* ]]
+	[ "$output" = "$(acks 1 2)" ]
+	# The valid text before the bad byte is stored, nothing of it or
+	# after it; the message is left streaming (no finish).
+	values_are s '{"msg":"m","op":"create"}' '{"msg":"m","op":"append","text":"ab"}'
+	text_is s m ab streaming
 	consistent s
 	# A sequence cut short at the end of the input.
 	printf 'ab\xe2\x82' >t
@@ -689,6 +731,26 @@ EOF
 	[ "$stderr" = "sess-pub: <stdin>: byte 3: truncated UTF-8 sequence at end of input" ]
 	text_is t m ab streaming
 	consistent t
+}
+
+@test "-T: input bad from its first byte creates no message" {
+	printf '\xffabc' >t
+	run -2 --separate-stderr sess-pub -T -m m s <t
+	[ -z "$output" ]
+	[ "$stderr" = "sess-pub: <stdin>: byte 1: invalid UTF-8" ]
+	no_stream s
+	printf '\0abc' >t
+	run -2 --separate-stderr sess-pub -T -m m s <t
+	[ "$stderr" = "sess-pub: <stdin>: byte 1: NUL byte in text" ]
+	no_stream s
+	# On a stream that exists, nothing is added to it.
+	run -0 sess-pub -q s2 1
+	printf '\xc3(' >t
+	run -2 --separate-stderr sess-pub -T -m m s2 <t
+	[ "$stderr" = "sess-pub: <stdin>: byte 1: invalid UTF-8" ]
+	values_are s2 1
+	run -0 sess-replay -s s2
+	[ -z "$output" ]
 }
 
 @test "-T: invalid UTF-8 later in the text names the byte in the whole input" {
@@ -703,18 +765,53 @@ EOF
 	wait "$bg" || st=$?
 	[ "$st" = 2 ]
 	[ "$(cat pub.out.err)" = "sess-pub: <stdin>: byte 12: invalid UTF-8" ]
+	text_is s m 0123456789x streaming
 	consistent s
 }
 
-@test "-T: a NUL byte in the text leaves a consistent, re-readable store" {
+@test "-T: a NUL byte: exit 2 naming it, the text before it kept, the store re-readable" {
 	printf 'a\0b' >t
-	run sess-pub -q -T -m m s <t
-	# Either refused as input, or stored as text every tool reads back.
-	[ "$status" = 0 ] || [ "$status" = 2 ]
+	run -2 --separate-stderr sess-pub -q -T -m m s <t
+	[ "$stderr" = "sess-pub: <stdin>: byte 2: NUL byte in text" ]
+	values_are s '{"msg":"m","op":"create"}' '{"msg":"m","op":"append","text":"a"}'
+	text_is s m a streaming
 	consistent s
 	run -0 sess-sub -P s
 	printf '%s\n' "${lines[@]}" >copy.jsonl
 	run -0 sess-pub -q s2 <copy.jsonl
+	# Invalid UTF-8 after a NUL: the first bad byte is named.
+	printf 'abc\0\xff' >t
+	run -2 --separate-stderr sess-pub -q -T -m m s3 <t
+	[ "$stderr" = "sess-pub: <stdin>: byte 4: NUL byte in text" ]
+	text_is s3 m abc streaming
+}
+
+@test "-T -F: a failed upstream leaves the message streaming, for an explicit finish" {
+	# Without -F the partial text of a failed upstream looks finished:
+	# sess-pub cannot see the upstream's status.
+	run -1 bash -c "set -o pipefail; (printf 'one two three '; exit 1) | sess-pub -q -T -m m1 s"
+	text_is s m1 'one two three ' complete
+	run -1 bash -c "set -o pipefail; (printf 'one two three '; exit 1) | sess-pub -q -F -T -m m2 s"
+	text_is s m2 'one two three ' streaming
+	# The script finishes it once the upstream has succeeded.
+	printf 'four' >t
+	run -0 bash -c 'set -o pipefail; sess-pub -q -F -T -m m3 s <t && sess-pub -q -m m3 s '"'"'{"op":"finish"}'"'"''
+	text_is s m3 four complete
+	run -0 sess-sub -P -o 5 s
+	[ "${lines[-2]}" = '{"msg":"m3","op":"append","text":"four"}' ]
+	[ "${lines[-1]}" = '{"op":"finish","msg":"m3"}' ]
+	# Empty input with -F: an empty message, still streaming.
+	run -0 sess-pub -q -F -T -m m4 s </dev/null
+	text_is s m4 '' streaming
+	consistent s
+}
+
+@test "-F without -T: exit 2, nothing written" {
+	run -2 --separate-stderr sess-pub -F s 1
+	[ -z "$output" ]
+	[ "${stderr%%$'\n'*}" = "sess-pub: -F needs -T: it leaves the text's message unfinished" ]
+	[[ $stderr == *$'\n''usage: sess-pub '* ]]
+	no_stream s
 }
 
 @test "-T rerun: the same text, once at once and once in pieces, writes nothing new" {
@@ -910,6 +1007,63 @@ EOF
 	run -0 sess-pub -q -p P -e 2 -T -m m s <t2
 	text_is s m 'second answer, longer' complete
 	consistent s
+}
+
+# --- retried activities (the recipes of sess(7)) ------------------------------------
+
+# words: writes ./words N [STATUS], which prints "w1 w2 ... wN " and
+# exits STATUS: a step whose output is the same in every attempt.
+words() {
+	cat >words <<'EOF'
+#!/bin/sh
+i=1
+while [ "$i" -le "$1" ]; do printf 'w%d ' "$i"; i=$((i + 1)); done
+exit "${2:-0}"
+EOF
+	chmod +x words
+}
+
+@test "a retried deterministic activity resumes: each word once, one run.start" {
+	words
+	export WORKFLOW_ID=wf ACTIVITY_ID=step
+	# Attempt 1 fails after 13 words: the message stays unfinished.
+	ATTEMPT=1 run -1 "$top/tests/helpers/activity" deterministic chat/wf ./words 13 1
+	text_is chat/wf step "$(./words 13)" streaming
+	# Attempt 2 has the same output, and more: only the rest is written.
+	ATTEMPT=2 run -0 "$top/tests/helpers/activity" deterministic chat/wf ./words 20
+	text_is chat/wf step "$(./words 20)" complete
+	values_are chat/wf '{"run":"wf","type":"run.start"}' \
+	    '{"msg":"step","op":"create"}' \
+	    '{"msg":"step","op":"append","text":"w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12 w13 "}' \
+	    '{"msg":"step","op":"append","text":"w14 w15 w16 w17 w18 w19 w20 "}' \
+	    '{"op":"finish","msg":"step"}' \
+	    '{"run":"wf","reason":"complete","type":"run.end"}'
+	consistent chat/wf
+	# A third attempt (the workflow retried it after it succeeded)
+	# writes nothing at all.
+	cp got.jsonl before.jsonl
+	ATTEMPT=3 run -0 "$top/tests/helpers/activity" deterministic chat/wf ./words 20
+	mapfile -t before <before.jsonl
+	values_are chat/wf "${before[@]}"
+	consistent chat/wf
+}
+
+@test "a retried non-deterministic activity supersedes: the new text replaces the old, one run.start" {
+	export WORKFLOW_ID=wf ACTIVITY_ID=step
+	ATTEMPT=1 run -1 "$top/tests/helpers/activity" llm chat/wf \
+	    sh -c 'printf "The answer is "; exit 1'
+	text_is chat/wf step 'The answer is ' streaming
+	ATTEMPT=2 run -0 "$top/tests/helpers/activity" llm chat/wf printf 'Actually, 42.'
+	messages_are chat/wf '{"msg":"step","text":"Actually, 42.","status":"complete","attempt":2,"first":"0000000000000005","last":"0000000000000007","producer":"wf/step/answer"}'
+	values_are chat/wf '{"run":"wf","type":"run.start"}' \
+	    '{"msg":"step","op":"create"}' \
+	    '{"msg":"step","op":"append","text":"The answer is "}' \
+	    '{"type":"superseded","producer":"wf/step/answer","epoch":1,"by":2,"msgs":["step"]}' \
+	    '{"msg":"step","op":"create"}' \
+	    '{"msg":"step","op":"append","text":"Actually, 42."}' \
+	    '{"op":"finish","msg":"step"}' \
+	    '{"run":"wf","reason":"complete","type":"run.end"}'
+	consistent chat/wf
 }
 
 @test "processes creating a new store at the same time all succeed" {

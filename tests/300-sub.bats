@@ -150,6 +150,20 @@ EOF
 	[ "$stderr" = "sess-sub: other: no such stream" ]
 }
 
+@test "a directory as the store: exit 2 naming it; a missing directory is no store" {
+	mkdir dir
+	run -2 --separate-stderr sess-sub -d dir s
+	[ -z "$output" ]
+	[ "$stderr" = "sess-sub: dir: is a directory, not a store file" ]
+	run -2 --separate-stderr sess-sub -f -W 1 -d dir s
+	[ "$stderr" = "sess-sub: dir: is a directory, not a store file" ]
+	run -1 --separate-stderr sess-sub -d nodir/s.db s
+	[ "$stderr" = "sess-sub: nodir/s.db: no such store" ]
+	[ ! -e nodir ]
+	run -0 ls -A dir
+	[ -z "$output" ]
+}
+
 @test "bad stream names: exit 2 before the store is opened" {
 	run -2 --separate-stderr sess-sub ''
 	[ "$stderr" = "sess-sub: empty stream name" ]

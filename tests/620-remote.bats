@@ -73,6 +73,23 @@ teardown() {
 	consistent s
 }
 
+@test "remote text mode: -F leaves the message streaming; bad input keeps the text before it" {
+	printf 'one two ' >text
+	run -0 sess-pub -u "$SESSD_URL" -q -p a -e 1 -F -T -m m s <text
+	printf 'one two three' >text
+	run -0 sess-pub -u "$SESSD_URL" -q -p a -e 1 -F -T -m m s <text
+	run -0 sess-pub -u "$SESSD_URL" -q -p f -m m s '{"op":"finish"}'
+	values_are s '{"msg":"m","op":"create"}' \
+	    '{"msg":"m","op":"append","text":"one two "}' \
+	    '{"msg":"m","op":"append","text":"three"}' '{"op":"finish","msg":"m"}'
+	printf 'ab\xffcd' >bad
+	run -2 --separate-stderr sess-pub -u "$SESSD_URL" -p b -T -m m2 s <bad
+	[ "$stderr" = "sess-pub: <stdin>: byte 3: invalid UTF-8" ]
+	run -0 sess-replay -u "$SESSD_URL" -s s
+	[ "${lines[1]}" = '{"msg":"m2","text":"ab","status":"streaming","attempt":0,"first":"0000000000000005","last":"0000000000000006","producer":"b"}' ]
+	consistent s
+}
+
 @test "remote errors: bad line, unknown stream, -N, -k, unreachable daemon" {
 	printf '%s\n' 1 2 '{bad' 4 >in
 	run -2 --separate-stderr sess-pub -u "$SESSD_URL" s <in

@@ -198,6 +198,10 @@ browser() {
 	browser '^stop publishes'
 }
 
+@test "browser: a retried run shows one start and one end" {
+	browser '^a retried run'
+}
+
 @test "browser: approve and deny publish their responses" {
 	browser '^approve and deny'
 }

@@ -236,6 +236,41 @@ test("stop publishes a control message that sess-sub -t control prints",
     await page.context().close()
   })
 
+test("a retried run shows one start and one end", TEST, async () => {
+  const s = name("retry")
+  // Attempt 1 starts run r1, writes, and ends it with an error.
+  await pub(s, { type: "run.start", run: "r1" }, op("m", "create", "one"),
+    { type: "run.end", run: "r1", reason: "error" })
+  const page = await openPage(s, "hank")
+  await page.waitForSelector('li.note.run[data-run="r1"]', { timeout: WAIT })
+  // Attempt 2 starts the same run again, as a script that writes its
+  // run.start without a fixed epoch does; then two runs without names.
+  await pub(s, { type: "run.start", run: "r1" }, op("m", "append", " two"),
+    { type: "run.end", run: "r1", reason: "complete" },
+    { type: "run.start" }, { type: "run.start" })
+  const want = ["Run r1 started", "Run r1 ended (complete)", "Run started",
+    "Run started"]
+  const notes = () => page.locator("li.note.run").allTextContents()
+  await page.waitForFunction(() => window.sessDemo.view.offsets.length === 8,
+    null, { timeout: WAIT })
+  assert.deepEqual(await notes(), want)
+  // The end divider moved to where the run ended last: after the text.
+  assert.deepEqual(await page.locator("#messages > li").evaluateAll((els) =>
+    els.map((e) => e.dataset.msg ?? e.textContent)),
+  ["Run r1 started", "m", "Run r1 ended (complete)", "Run started",
+    "Run started"])
+  await waitText(page, "m", "one two")
+  // From history after a reload, the same.
+  await page.reload({ timeout: WAIT })
+  await live(page)
+  await page.waitForFunction(() => window.sessDemo.view.offsets.length === 8,
+    null, { timeout: WAIT })
+  assert.deepEqual(await notes(), want)
+  await checkOffsets(page, 8)
+  assert.deepEqual(page.errors, [])
+  await page.context().close()
+})
+
 test("approve and deny publish their responses", TEST, async () => {
   const s = name("approve")
   await pub(s, { type: "run.start", run: "r2" },

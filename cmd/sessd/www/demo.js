@@ -42,6 +42,7 @@ function freshView(stream) {
     ended: new Set(),      // streaming messages a run.end stopped
     times: new Map(),      // message -> when it was created
     run: null,             // the run going on, from run.start to run.end
+    runs: new Map(),       // run id -> {start, end}: its two dividers
     approvals: new Map(),  // id -> {el, decided}
     offsets: [],           // every event offset shown, for tests
     stopping: false,
@@ -171,7 +172,7 @@ function onTyped(ev, d) {
     case "run.start":
       v.run = d.run ?? null
       v.stopping = false
-      return note(`Run ${label(d.run)} started`, "run", ev.offset)
+      return divider(d.run, "start", `${label(d.run)} started`, ev)
     case "run.end": {
       if (v.run === (d.run ?? null)) v.run = null
       v.stopping = false
@@ -181,7 +182,7 @@ function onTyped(ev, d) {
           drawMessage(m)
         }
       const why = d.reason ? ` (${d.reason})` : ""
-      return note(`Run ${label(d.run)} ended${why}`, "run", ev.offset)
+      return divider(d.run, "end", `${label(d.run)} ended${why}`, ev)
     }
     case "control":
       if (d.action === "stop")
@@ -198,8 +199,29 @@ function onTyped(ev, d) {
   }
 }
 
+// A run has one start and one end, whatever its attempts (sess(7)): a
+// retry that starts the run named again is that run going on, so its
+// start keeps the first divider, and a later end moves the end divider
+// to where the run ended last.  Runs without a name cannot be told
+// apart: each event gets a divider.
+function divider(run, which, text, ev) {
+  if (typeof run !== "string") return note(text, "run", ev.offset)
+  let r = view.runs.get(run)
+  if (!r) view.runs.set(run, (r = { start: null, end: null }))
+  const el = r[which]
+  if (el && which === "start") return el
+  if (el) {
+    el.textContent = text
+    place(el, ev.offset)
+    return el
+  }
+  r[which] = note(text, "run", ev.offset)
+  r[which].dataset.run = run
+  return r[which]
+}
+
 function label(run) {
-  return run == null ? "" : String(run)
+  return run == null ? "Run" : `Run ${run}`
 }
 
 // Keeps the feed in log order: each item sits by the offset that made it.
