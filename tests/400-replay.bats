@@ -4,9 +4,11 @@
 # a stream's integrity against its own log.
 
 load common
+load sessd
 load helpers/store
 
 setup() { common_setup; }
+teardown() { sessd_stop; }
 
 # --- helpers ---------------------------------------------------------------
 
@@ -521,6 +523,27 @@ EOF
 	tampered "UPDATE events SET data = json_remove(data, '\$.producer') WHERE seq = 4"
 	run -1 --separate-stderr sess-replay -k s
 	[[ $stderr == "sess-replay: s: seq 4: superseded marker without a producer, epoch, by and msgs (non-empty)"$'\n'* ]]
+}
+
+@test "-k: a marker before a close in the new epoch, with no event, passes" {
+	sessd_start
+	run http body PUT /v1/stream/p -H 'Content-Type: application/json'
+	[ "$output" = 201 ]
+	run http body POST /v1/stream/p -H 'Content-Type: application/json' \
+		-H 'Producer-Id: w' -H 'Producer-Epoch: 1' -H 'Producer-Seq: 0' \
+		-d '{"msg":"a","op":"create","text":"x"}'
+	[ "$output" = 200 ]
+	run http body POST /v1/stream/p -H 'Content-Type: application/json' \
+		-H 'Producer-Id: w' -H 'Producer-Epoch: 2' -H 'Producer-Seq: 0' \
+		-H 'Stream-Closed: true'
+	[ "$output" = 204 ]
+	run -0 sess-sub -P -o 1 p
+	[ "$output" = '{"type":"superseded","producer":"w","epoch":1,"by":2,"msgs":["a"]}' ]
+	consistent p
+	# Closed by another epoch, the marker is unexplained.
+	sqlite3 "$SESS_DB" "UPDATE streams SET closed_epoch = 3 WHERE name = 'p'"
+	run -1 --separate-stderr sess-replay -k p
+	[ "$stderr" = $'sess-replay: p: seq 2: superseded marker: epoch 2 of producer \'w\' never follows it\nsess-replay: p: 1 problem' ]
 }
 
 @test "-i: a marker naming a message the recording never created is refused" {
