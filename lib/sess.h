@@ -648,11 +648,37 @@ int sess_messages_each(struct sess_store *st, const char *stream,
 
 /*
  * check.c: integrity.  Calls report for each problem found; returns the
- * number of problems, or a negative error.
+ * number of problems, or a negative error.  Problems: seq numbers that
+ * do not follow from 1 to the tail, values that are not JSON or break
+ * the conventions, message ops that do not follow the ones before
+ * (append without create, a second create, anything after finish or
+ * delete), superseded markers that their producer's epochs do not
+ * explain, a type column or a materialized view that differs from the
+ * log.
  */
 int sess_check(struct sess_store *st, const char *stream,
     void (*report)(const char *what, void *arg), void *arg,
     struct sess_err *e);
+/*
+ * The same check of a recording (event lines as sess-sub writes them),
+ * fed line by line: seq numbers from 1, each line's offset its seq's,
+ * one stream.  A recording does not say which producer wrote what, so
+ * a superseded marker is checked against the messages it names (they
+ * must be in the view) and its producer's earlier markers only.
+ * sess_rcheck_line() returns the problems the line has (reported), or
+ * a negative error; value is ev's value if the caller parsed it
+ * (borrowed), else NULL.  sess_rcheck_lost() counts a line that could
+ * not be read (the caller reports why), after which the next seq is
+ * not compared.  sess_rcheck_end() returns the problems in all.
+ */
+struct sess_rcheck;
+struct sess_rcheck *sess_rcheck_new(void (*report)(const char *what,
+    void *arg), void *arg, struct sess_err *e);
+void sess_rcheck_free(struct sess_rcheck *c);
+int sess_rcheck_line(struct sess_rcheck *c, const char *line, size_t len,
+    const struct sess_event *ev, json_t *value, struct sess_err *e);
+void sess_rcheck_lost(struct sess_rcheck *c);
+int sess_rcheck_end(struct sess_rcheck *c);
 
 /* time.c: clocks and RFC 3339. */
 int64_t sess_now(void);

@@ -425,7 +425,7 @@ EOF
 	run -0 sess-replay -s b
 	[ "${#lines[@]}" = 1 ]
 	[[ ${lines[0]} == '{"msg":"final","text":"v2","status":"complete",'* ]]
-	consistent b
+	copy_marker_problems b
 }
 
 @test "10,000 events round-trip in order, exactly" {

@@ -4,9 +4,11 @@
 # a stream's integrity against its own log.
 
 load common
+load sessd
 load helpers/store
 
 setup() { common_setup; }
+teardown() { sessd_stop; }
 
 # --- helpers ---------------------------------------------------------------
 
@@ -46,6 +48,48 @@ sample() {
 	    '{"msg":"m","op":"append","text":"hi"}' '{"msg":"m","op":"finish"}' \
 	    '{"type":"note","n":4}' 5
 	cp "$SESS_DB" base.db
+}
+
+# recorded: s holds 1 to 6 and rec.jsonl is its recording; t holds "t";
+# before.sql is the store's dump.
+recorded() {
+	sess-pub -q s 1 2 3 4 5 6
+	sess-pub -q t '"t"'
+	sess-sub s >rec.jsonl
+	sqlite3 "$SESS_DB" .dump >before.sql
+}
+
+# unchanged: the store is as its dump in before.sql.
+unchanged() {
+	sqlite3 "$SESS_DB" .dump >after.sql
+	diff -u before.sql after.sql
+}
+
+# line N VALUE: a recording's line for stream s, seq N.
+line() {
+	printf '{"stream":"s","seq":%d,"time":"2026-01-01T00:00:00Z","data":%s}\n' \
+	    "$1" "$2"
+}
+
+# producers: P writes draft and notes in epoch 1, Q other, P final in
+# epoch 2 (the store writes a marker, seq 4); base.db is a copy.
+producers() {
+	sess-pub -q -p P -e 1 s '{"msg":"draft","op":"create","text":"v1"}' \
+	    '{"msg":"notes","op":"create","text":"n1"}'
+	sess-pub -q -p Q s '{"msg":"other","op":"create","text":"q"}'
+	sess-pub -q -p P -e 2 s '{"msg":"final","op":"create","text":"v2"}'
+	cp "$SESS_DB" base.db
+}
+
+# forged JSON: the producers store with JSON appended to s as event 6,
+# unattributed as the store's own markers are, and the messages it names
+# dropped from the view as the store would drop them.
+forged() {
+	tampered "INSERT INTO events (stream, seq, time, type, data)
+	    SELECT id, 6, 0, 'superseded', '$1' FROM streams WHERE name = 's';
+	    UPDATE streams SET tail = 6 WHERE name = 's';
+	    DELETE FROM messages WHERE msg IN
+	    (SELECT value FROM json_each('$1', '\$.msgs'));"
 }
 
 # tampered SQL: a copy of the sample store changed by SQL with sqlite3.
@@ -107,7 +151,9 @@ EOF
 	[[ $stderr == "sess-replay: -s, -k and replaying (-x, -a, -i) go one at a time"$'\n'"usage: sess-replay "* ]]
 	run -2 sess-replay -s -x 1 s
 	run -2 sess-replay -k -a t s
-	run -2 sess-replay -k -i rec.jsonl
+	run -2 sess-replay -k -s -i rec.jsonl
+	run -2 sess-replay -k -a t -i rec.jsonl
+	run -2 sess-replay -k -x 1 -i rec.jsonl
 	run -2 --separate-stderr sess-replay -i rec.jsonl s
 	[[ $stderr == "usage: sess-replay "* ]]
 	run -2 sess-replay
@@ -244,7 +290,7 @@ EOF
 	run -0 sess-replay -s t
 	[ "${#lines[@]}" = 1 ]
 	[[ ${lines[0]} == '{"msg":"final","text":"v2","status":"streaming",'* ]]
-	consistent t
+	copy_marker_problems t
 }
 
 @test "-a into the stream itself (exit 2) or from a missing one (exit 1): nothing written" {
@@ -400,4 +446,266 @@ EOF
 	tampered "UPDATE events SET type='other' WHERE seq=4"
 	run -1 --separate-stderr sess-replay -k s
 	[ "$stderr" = $'sess-replay: s: seq 4: type column does not match the value\nsess-replay: s: 1 problem' ]
+}
+
+@test "-k: message ops that do not follow each other are reported by seq" {
+	run -0 sess-pub -q s '{"msg":"z","op":"append","text":"x"}' \
+	    '{"msg":"m","op":"create"}' '{"msg":"m","op":"create"}' \
+	    '{"msg":"m","op":"finish"}' '{"msg":"m","op":"append","text":"y"}' \
+	    '{"msg":"d","op":"create"}' '{"msg":"d","op":"delete"}' \
+	    '{"msg":"d","op":"replace","text":"r"}'
+	run -1 --separate-stderr sess-replay -k s
+	[ -z "$output" ]
+	cat >want <<'EOF'
+sess-replay: s: seq 1: op append on an unknown message "z"
+sess-replay: s: seq 3: op create on an existing message "m"
+sess-replay: s: seq 5: op append after finish "m"
+sess-replay: s: seq 8: op replace after delete "d"
+sess-replay: s: 4 problems
+EOF
+	diff -u want - <<<"$stderr"
+}
+
+# --- superseded markers ------------------------------------------------------------
+
+@test "-k: the store's own superseded markers pass, in the stream and its recording" {
+	producers
+	run -0 sess-sub -P -o 3 s
+	[ "${lines[0]}" = '{"type":"superseded","producer":"P","epoch":1,"by":2,"msgs":["draft","notes"]}' ]
+	run -0 --separate-stderr sess-replay -k s
+	[ -z "$stderr" ]
+	run -0 bash -c 'exec sess-sub s >rec.jsonl'
+	run -0 --separate-stderr sess-replay -k -i rec.jsonl
+	[ -z "$output" ]
+	[ -z "$stderr" ]
+}
+
+@test "-k: a marker from a producer that wrote nothing is reported" {
+	producers
+	forged '{"type":"superseded","producer":"X","epoch":0,"by":1,"msgs":["other"]}'
+	run -1 --separate-stderr sess-replay -k s
+	cat >want <<'EOF'
+sess-replay: s: seq 6: superseded marker: producer 'X' wrote nothing before it
+sess-replay: s: seq 6: superseded marker names message "other", which producer 'X' did not write before epoch 1
+sess-replay: s: seq 6: superseded marker: epoch 1 of producer 'X' never follows it
+sess-replay: s: 3 problems
+EOF
+	diff -u want - <<<"$stderr"
+}
+
+@test "-k: a marker naming another producer's message is reported" {
+	producers
+	forged '{"type":"superseded","producer":"Q","epoch":0,"by":1,"msgs":["final"]}'
+	run -1 --separate-stderr sess-replay -k s
+	cat >want <<'EOF'
+sess-replay: s: seq 6: superseded marker names message "final", which producer 'Q' did not write before epoch 1
+sess-replay: s: seq 6: superseded marker leaves out message "other" of producer 'Q'
+sess-replay: s: seq 6: superseded marker: epoch 1 of producer 'Q' never follows it
+sess-replay: s: 3 problems
+EOF
+	diff -u want - <<<"$stderr"
+}
+
+@test "-k: a marker whose epoch never comes, or comes as another, is reported" {
+	producers
+	# P is at epoch 2 and final is its, but no epoch 3 follows.
+	forged '{"type":"superseded","producer":"P","epoch":2,"by":3,"msgs":["final"]}'
+	run -1 --separate-stderr sess-replay -k s
+	[ "$stderr" = $'sess-replay: s: seq 6: superseded marker: epoch 3 of producer \'P\' never follows it\nsess-replay: s: 1 problem' ]
+	# The store's marker changed to announce epoch 5: P goes on at 2.
+	tampered "UPDATE events SET data = json_set(data, '\$.by', 5) WHERE seq = 4"
+	run -1 --separate-stderr sess-replay -k s
+	[ "$stderr" = $'sess-replay: s: seq 4: superseded marker: producer \'P\' goes on at epoch 2, not 5\nsess-replay: s: 1 problem' ]
+	# by not after epoch; a marker without its fields.
+	tampered "UPDATE events SET data = json_set(data, '\$.by', 1) WHERE seq = 4"
+	run -1 --separate-stderr sess-replay -k s
+	[[ $stderr == "sess-replay: s: seq 4: superseded marker: by 1 is not after epoch 1"$'\n'* ]]
+	tampered "UPDATE events SET data = json_remove(data, '\$.producer') WHERE seq = 4"
+	run -1 --separate-stderr sess-replay -k s
+	[[ $stderr == "sess-replay: s: seq 4: superseded marker without a producer, epoch, by and msgs (non-empty)"$'\n'* ]]
+}
+
+@test "-k: a marker before a close in the new epoch, with no event, passes" {
+	sessd_start
+	run http body PUT /v1/stream/p -H 'Content-Type: application/json'
+	[ "$output" = 201 ]
+	run http body POST /v1/stream/p -H 'Content-Type: application/json' \
+		-H 'Producer-Id: w' -H 'Producer-Epoch: 1' -H 'Producer-Seq: 0' \
+		-d '{"msg":"a","op":"create","text":"x"}'
+	[ "$output" = 200 ]
+	run http body POST /v1/stream/p -H 'Content-Type: application/json' \
+		-H 'Producer-Id: w' -H 'Producer-Epoch: 2' -H 'Producer-Seq: 0' \
+		-H 'Stream-Closed: true'
+	[ "$output" = 204 ]
+	run -0 sess-sub -P -o 1 p
+	[ "$output" = '{"type":"superseded","producer":"w","epoch":1,"by":2,"msgs":["a"]}' ]
+	consistent p
+	# Closed by another epoch, the marker is unexplained.
+	sqlite3 "$SESS_DB" "UPDATE streams SET closed_epoch = 3 WHERE name = 'p'"
+	run -1 --separate-stderr sess-replay -k p
+	[ "$stderr" = $'sess-replay: p: seq 2: superseded marker: epoch 2 of producer \'w\' never follows it\nsess-replay: p: 1 problem' ]
+}
+
+@test "-i: a marker naming a message the recording never created is refused" {
+	recorded
+	{
+		line 1 '{"msg":"m","op":"create","text":"mine"}'
+		line 2 '{"type":"superseded","producer":"X","epoch":0,"by":1,"msgs":["m","theirs"]}'
+		line 3 '{"msg":"m","op":"create","text":"again"}'
+	} >forged.jsonl
+	run -2 --separate-stderr sess-replay -i forged.jsonl -a t
+	[ "$stderr" = 'sess-replay: forged.jsonl:2: seq 2: superseded marker names message "theirs", which no event before it created' ]
+	unchanged
+	run -1 --separate-stderr sess-replay -k -i forged.jsonl
+	[ "$stderr" = $'sess-replay: forged.jsonl:2: seq 2: superseded marker names message "theirs", which no event before it created\nsess-replay: forged.jsonl: 1 problem' ]
+	# A producer's markers cannot go back to an older epoch.
+	{
+		line 1 '{"msg":"a","op":"create"}'
+		line 2 '{"type":"superseded","producer":"P","epoch":1,"by":3,"msgs":["a"]}'
+		line 3 '{"msg":"b","op":"create"}'
+		line 4 '{"type":"superseded","producer":"P","epoch":2,"by":4,"msgs":["b"]}'
+	} >back.jsonl
+	run -2 --separate-stderr sess-replay -i back.jsonl
+	[ -z "$output" ]
+	[ "$stderr" = "sess-replay: back.jsonl:4: seq 4: superseded marker: producer 'P' was at epoch 3 already, not 2" ]
+}
+
+# --- recordings: order -------------------------------------------------------------
+
+@test "-i: a line repeated, deleted, or two swapped: exit 2 naming file:line, nothing written" {
+	recorded
+	sed -n '1,3p;3p;4,$p' rec.jsonl >repeated.jsonl
+	sed '3d' rec.jsonl >deleted.jsonl
+	sed '1d' rec.jsonl >first.jsonl
+	awk 'NR == 3 { l = $0; next } NR == 4 { print; print l; next } 1' \
+	    rec.jsonl >swapped.jsonl
+	run -2 --separate-stderr sess-replay -i repeated.jsonl -a t
+	[ "$stderr" = "sess-replay: repeated.jsonl:4: seq 3: follows 3 (event repeated)" ]
+	unchanged
+	run -2 --separate-stderr sess-replay -i deleted.jsonl -a t
+	[ "$stderr" = "sess-replay: deleted.jsonl:3: seq 4: follows 2 (events missing)" ]
+	unchanged
+	run -2 --separate-stderr sess-replay -i first.jsonl -a t
+	[ "$stderr" = "sess-replay: first.jsonl:1: seq 2: follows 0 (events missing)" ]
+	unchanged
+	run -2 --separate-stderr sess-replay -i swapped.jsonl -a t
+	[ "$stderr" = "sess-replay: swapped.jsonl:3: seq 4: follows 2 (events missing)" ]
+	unchanged
+	# Printed: the same, and nothing on the standard output.
+	run -2 --separate-stderr sess-replay -i repeated.jsonl
+	[ -z "$output" ]
+	[ "$stderr" = "sess-replay: repeated.jsonl:4: seq 3: follows 3 (event repeated)" ]
+	# Into a new stream: none is created.
+	run -2 sess-replay -i swapped.jsonl -a new
+	no_stream new
+	unchanged
+}
+
+@test "-i: an offset that is not the line's seq, a second stream: exit 2, nothing written" {
+	recorded
+	sed '2s/"offset":"0000000000000002"/"offset":"0000000000000005"/' \
+	    rec.jsonl >offset.jsonl
+	run -2 --separate-stderr sess-replay -i offset.jsonl -a t
+	[ "$stderr" = "sess-replay: offset.jsonl:2: seq 2: offset \"0000000000000005\" is not this seq's" ]
+	unchanged
+	sed '2s/"offset":"0000000000000002"/"offset":2/' rec.jsonl >offset.jsonl
+	run -2 --separate-stderr sess-replay -i offset.jsonl -a t
+	[ "$stderr" = "sess-replay: offset.jsonl:2: seq 2: offset is not a string" ]
+	sed '5s/"stream":"s"/"stream":"other"/' rec.jsonl >two.jsonl
+	run -2 --separate-stderr sess-replay -i two.jsonl -a t
+	[ "$stderr" = "sess-replay: two.jsonl:5: seq 5: stream \"other\" is not the first line's \"s\" (a recording is of one stream)" ]
+	unchanged
+}
+
+@test "-k -i: checks a recording, lists every problem with file:line, exit 1" {
+	recorded
+	run -0 --separate-stderr sess-replay -k -i rec.jsonl
+	[ -z "$output" ]
+	[ -z "$stderr" ]
+	awk 'NR == 3 { l = $0; next } NR == 4 { print; print l; next } 1' \
+	    rec.jsonl >swapped.jsonl
+	run -1 --separate-stderr sess-replay -k -i swapped.jsonl
+	[ -z "$output" ]
+	cat >want <<'EOF'
+sess-replay: swapped.jsonl:3: seq 4: follows 2 (events missing)
+sess-replay: swapped.jsonl:4: seq 3: follows 4 (events out of order)
+sess-replay: swapped.jsonl:5: seq 5: follows 3 (events missing)
+sess-replay: swapped.jsonl: 3 problems
+EOF
+	diff -u want - <<<"$stderr"
+	# The standard input; a file that is not there is exit 2.
+	run -1 --separate-stderr bash -c 'exec sess-replay -k -i - <swapped.jsonl'
+	[[ $stderr == "sess-replay: <stdin>:3: seq 4: follows 2 (events missing)"$'\n'* ]]
+	run -2 --separate-stderr sess-replay -k -i nofile.jsonl
+	[ "$stderr" = "sess-replay: nofile.jsonl: No such file or directory" ]
+	unchanged
+}
+
+@test "-k -i: a line that is not an event is one problem; the lines after it are checked" {
+	{
+		line 1 1
+		echo 'garbage'
+		line 3 '{"msg":"m","op":"bogus"}'
+		line 3 3
+	} >bad.jsonl
+	run -1 --separate-stderr sess-replay -k -i bad.jsonl
+	cat >want <<'EOF'
+sess-replay: bad.jsonl:2: column 7: invalid token near 'garbage'
+sess-replay: bad.jsonl:3: seq 3: unknown op "bogus" (create, append, replace, finish or delete)
+sess-replay: bad.jsonl:4: seq 3: follows 3 (event repeated)
+sess-replay: bad.jsonl: 3 problems
+EOF
+	diff -u want - <<<"$stderr"
+}
+
+@test "-k -i and -i: message ops that do not follow each other, by file:line" {
+	recorded
+	{
+		line 1 '{"msg":"m","op":"append","text":"x"}'
+		line 2 '{"msg":"n","op":"create"}'
+		line 3 '{"msg":"n","op":"create"}'
+		line 4 '{"msg":"n","op":"finish"}'
+		line 5 '{"msg":"n","op":"append","text":"y"}'
+	} >ops.jsonl
+	run -1 --separate-stderr sess-replay -k -i ops.jsonl
+	cat >want <<'EOF'
+sess-replay: ops.jsonl:1: seq 1: op append on an unknown message "m"
+sess-replay: ops.jsonl:3: seq 3: op create on an existing message "n"
+sess-replay: ops.jsonl:5: seq 5: op append after finish "n"
+sess-replay: ops.jsonl: 3 problems
+EOF
+	diff -u want - <<<"$stderr"
+	run -2 --separate-stderr sess-replay -i ops.jsonl -a t
+	[ "$stderr" = 'sess-replay: ops.jsonl:1: seq 1: op append on an unknown message "m"' ]
+	unchanged
+	sed -i 1d ops.jsonl
+	run -2 --separate-stderr sess-replay -i ops.jsonl -a t
+	[ "$stderr" = 'sess-replay: ops.jsonl:1: seq 2: follows 0 (events missing)' ]
+	unchanged
+}
+
+# --- recordings: writing -----------------------------------------------------------
+
+@test "-i -a: an untimed import is one transaction: an error part way writes nothing" {
+	seq 1 5000 >in
+	run -0 sess-pub -q s <in
+	sess-sub s >rec.jsonl
+	# t has room for 4,999 more events: the 5,000th fails.
+	run -0 sess-pub -q t '"t"'
+	sqlite3 "$SESS_DB" "UPDATE streams SET tail = 9999999999995000 WHERE name = 't'"
+	sqlite3 "$SESS_DB" .dump >before.sql
+	run -2 --separate-stderr sess-replay -i rec.jsonl -a t
+	[ "$stderr" = "sess-replay: t: stream is full" ]
+	unchanged
+}
+
+@test "-x -a: a timed import that fails part way says what it appended" {
+	recorded
+	sqlite3 "$SESS_DB" "UPDATE streams SET tail = 9999999999999997 WHERE name = 't'"
+	# One time for all: the pace waits for nothing.
+	for i in 1 2 3; do line "$i" "$i"; done >three.jsonl
+	run -2 --separate-stderr sess-replay -x 1 -i three.jsonl -a t
+	[ "$stderr" = $'sess-replay: three.jsonl: the first 2 events were appended to t before this error\nsess-replay: t: stream is full' ]
+	run -0 sess-sub -P t
+	[ "${lines[*]}" = '"t" 1 2' ]
 }

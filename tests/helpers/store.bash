@@ -79,3 +79,16 @@ under_head() {
 	timeout "$secs" bash -c \
 	    '"$@" | head -n 1 >first; exit "${PIPESTATUS[0]}"' under_head "$@"
 }
+
+# copy_marker_problems STREAM: what -k says of a copy's supersede marker.
+# A copy (sess-replay -a, or -i -a of a recording) does not keep which
+# producer wrote each event, so nothing in it explains its marker any
+# more: -k reports it, as it would a forged one (see sess-replay(1)).
+copy_marker_problems() {
+	run -1 --separate-stderr sess-replay -k "$1"
+	[ -z "$output" ]
+	[ "$stderr" = "sess-replay: $1: seq 2: superseded marker: producer 'P' wrote nothing before it
+sess-replay: $1: seq 2: superseded marker names message \"draft\", which producer 'P' did not write before epoch 2
+sess-replay: $1: seq 2: superseded marker: epoch 2 of producer 'P' never follows it
+sess-replay: $1: 3 problems" ]
+}

@@ -234,6 +234,52 @@ messages(void)
 	    "the check reports an op on an unknown message");
 }
 
+/* Feeds one recording line, "seq N, value V", to the check c. */
+static int
+rline(struct sess_rcheck *c, int64_t seq, const char *v)
+{
+	struct sess_event ev;
+	struct sess_err e;
+	char line[256];
+
+	snprintf(line, sizeof(line), "{\"stream\":\"r\",\"seq\":%lld,"
+	    "\"data\":%s}", (long long)seq, v);
+	memset(&ev, 0, sizeof(ev));
+	ev.seq = seq;
+	ev.data = v;
+	ev.len = strlen(v);
+	return sess_rcheck_line(c, line, strlen(line), &ev, NULL, &e);
+}
+
+static void
+recordings(void)
+{
+	struct sess_rcheck *c;
+	struct sess_err e;
+	int n = 0;
+
+	c = sess_rcheck_new(report, &n, &e);
+	ok(c != NULL, "a recording check");
+	if (c == NULL)
+		return;
+	ok(rline(c, 1, "{\"msg\":\"m\",\"op\":\"create\"}") == 0 &&
+	    rline(c, 2, "2") == 0, "lines in order pass");
+	ok(rline(c, 2, "2") == 1, "a repeated seq is a problem");
+	ok(rline(c, 3, "{\"type\":\"superseded\",\"producer\":\"P\","
+	    "\"epoch\":0,\"by\":1,\"msgs\":[\"m\"]}") == 0,
+	    "a marker naming a message in the view passes");
+	ok(rline(c, 4, "{\"msg\":\"m\",\"op\":\"append\",\"text\":"
+	    "\"x\"}") == 1, "the message it dropped is gone");
+	ok(rline(c, 5, "{\"type\":\"superseded\",\"producer\":\"P\","
+	    "\"epoch\":0,\"by\":2,\"msgs\":[\"m\"]}") == 1,
+	    "a marker cannot go back to an older epoch");
+	sess_rcheck_lost(c);
+	ok(rline(c, 9, "9") == 0, "after a lost line the seq is not compared");
+	ok(sess_rcheck_end(c) == 4 && n == 3, "problems in all: %d, "
+	    "reported %d", sess_rcheck_end(c), n);
+	sess_rcheck_free(c);
+}
+
 static void
 opening(const char *dir)
 {
@@ -312,6 +358,7 @@ main(void)
 	producers();
 	messages();
 	own_events();
+	recordings();
 	sess_store_close(st);
 	st = sess_store_open(path, SESS_RDONLY, &e);
 	ok(st != NULL && count("a") == 4, "reopen finds the events");
