@@ -421,8 +421,27 @@ raise_nofile(void)
 	}
 }
 
-int
-main(int argc, char **argv)
+/* What the command line sets beyond sd's own fields. */
+struct opts {
+	const char *db, *sync, *addr, *keyfile;
+	int ready, insecure;
+	long long grace;
+};
+
+static long long
+num(const char *opt, const char *arg, long long lo, long long hi,
+    const char *what)
+{
+	long long v = tool_num(arg, hi);
+
+	if (v < lo)
+		errx(EXIT_USAGE, "-%s %s: not %s from %lld to %lld", opt, arg,
+		    what, lo, hi);
+	return v;
+}
+
+static void
+options(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "ready", no_argument, NULL, '1' },
@@ -440,75 +459,50 @@ main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct lws_context_creation_info info;
-	struct sess_err e;
-	const char *db = NULL, *sync = NULL, *addr = DEFAULT_LISTEN;
-	const char *keyfile = NULL;
-	sigset_t mask;
-	long long v;
-	int c, ready = 0, sfd, lfd, wfd, insecure = 0;
-	int64_t deadline = 0;
-	long long grace = DEFAULT_GRACE;
+	int c;
 
-	if (tool_init() != 0)
-		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
-	sd->poll_ms = DEFAULT_POLL_MS;
-	sd->max_body = DEFAULT_MAX_BODY;
-	sd->max_conns = DEFAULT_MAX_CONNS;
-	sd->req_ms = REQ_TIMEOUT_MS;
 	while ((c = getopt_long(argc, argv, "1b:c:d:g:hIk:l:P:S:t:v", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case '1':
-			ready = 1;
+			o->ready = 1;
 			break;
 		case 'b':
-			if ((v = tool_num(optarg, (long long)1 << 30)) < 1)
-				errx(EXIT_USAGE, "-b %s: not a size from 1 to "
-				    "1073741824", optarg);
-			sd->max_body = (size_t)v;
+			sd->max_body = (size_t)num("b", optarg, 1,
+			    (long long)1 << 30, "a size");
 			break;
 		case 'c':
-			if ((v = tool_num(optarg, 1000000)) < 1)
-				errx(EXIT_USAGE, "-c %s: not a count from 1 to "
-				    "1000000", optarg);
-			sd->max_conns = (int)v;
+			sd->max_conns = (int)num("c", optarg, 1, 1000000,
+			    "a count");
 			break;
 		case 'd':
-			db = optarg;
+			o->db = optarg;
 			break;
 		case 'g':
-			if ((v = tool_num(optarg, 3600)) < 1)
-				errx(EXIT_USAGE, "-g %s: not seconds from 1 to "
-				    "3600", optarg);
-			grace = v;
+			o->grace = num("g", optarg, 1, 3600, "seconds");
 			break;
 		case 'h':
 			usage(stdout);
 			break;
 		case 'I':
-			insecure = 1;
+			o->insecure = 1;
 			break;
 		case 'k':
-			keyfile = optarg;
+			o->keyfile = optarg;
 			break;
 		case 'l':
-			addr = optarg;
+			o->addr = optarg;
 			break;
 		case 'P':
-			if ((v = tool_num(optarg, 3600000)) < 1)
-				errx(EXIT_USAGE, "-P %s: not milliseconds "
-				    "from 1 to 3600000", optarg);
-			sd->poll_ms = v;
+			sd->poll_ms = num("P", optarg, 1, 3600000,
+			    "milliseconds");
 			break;
 		case 'S':
-			sync = optarg;
+			o->sync = optarg;
 			break;
 		case 't':
-			if ((v = tool_num(optarg, 3600)) < 1)
-				errx(EXIT_USAGE, "-t %s: not seconds from 1 to "
-				    "3600", optarg);
-			sd->req_ms = v * 1000;
+			sd->req_ms = num("t", optarg, 1, 3600, "seconds") *
+			    1000;
 			break;
 		case 'v':
 			sd->verbose = 1;
@@ -519,16 +513,15 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage(stderr);
-	sd->db = tool_db(db);
-	sd->sync = tool_sync(sync);
-	/* A bad key or an exposed address stop sessd before the store. */
-	if (keyfile != NULL && auth_init(keyfile, &e) != 0)
-		tool_die(&e);
-	check_exposure(addr, keyfile != NULL, insecure);
-	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
-	raise_nofile();
+}
 
-	/* Signals are read from a descriptor; the writer inherits the mask. */
+/* Signals are read from a descriptor; the writer inherits the mask. */
+static int
+signal_fd(void)
+{
+	sigset_t mask;
+	int sfd;
+
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -536,8 +529,15 @@ main(int argc, char **argv)
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0 ||
 	    (sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
 		err(EXIT_TEMP, "signalfd");
+	return sfd;
+}
 
-	/* The writer opens (and creates, and migrates) the store first. */
+/* The writer opens (and creates, and migrates) the store first. */
+static void
+open_store(void)
+{
+	struct sess_err e;
+
 	if (writer_start(sd->db, sd->sync, &e) != 0)
 		tool_die(&e);
 	if ((sd->rd = sess_store_open(sd->db, sd->sync | SESS_RDFALLBACK,
@@ -545,7 +545,14 @@ main(int argc, char **argv)
 		tool_die(&e);
 	if ((sd->watch = sess_watch_open(sd->rd, &e)) == NULL)
 		tool_die(&e);
-	lfd = listen_on(addr, sd->listen_url, sizeof(sd->listen_url));
+}
+
+/* The event loop, with the listener, the signals and the store's watch. */
+static void
+start_loop(int lfd, int sfd)
+{
+	struct lws_context_creation_info info;
+	int wfd;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 	memcpy(protos, protocols, sizeof(protos));
@@ -576,18 +583,13 @@ main(int argc, char **argv)
 	}
 	lws_sul_schedule(sd->ctx, 0, &expire_sul, expire_tick,
 	    (lws_usec_t)EXPIRE_MS * 1000);
-	if (sub_init() != 0)
-		errx(EXIT_TEMP, "cannot start the subscriptions");
-	if (presence_init(grace * 1000) != 0)
-		errx(EXIT_TEMP, "cannot start presence");
+}
 
-	if (ready) {
-		printf("sessd: listening on %s\n", sd->listen_url);
-		if (fflush(stdout) != 0)
-			err(EXIT_TEMP, "stdout");
-	}
-	if (sd->verbose)
-		logx("serving %s on %s", sd->db, sd->listen_url);
+/* Serves until stopped, then drains: each write answered, clients gone. */
+static void
+serve(void)
+{
+	int64_t deadline = 0;
 
 	while (!done) {
 		if (lws_service(sd->ctx, 0) < 0)
@@ -596,11 +598,15 @@ main(int argc, char **argv)
 			continue;
 		if (deadline == 0)
 			deadline = lws_now_usecs() + (int64_t)DRAIN_MS * 1000;
-		/* Drained: every write answered and every client gone. */
 		if ((writer_idle() && sd->nconns == 0) ||
 		    lws_now_usecs() > deadline)
 			done = 1;
 	}
+}
+
+static void
+stop_all(const char *addr)
+{
 	lws_sul_cancel(&expire_sul);
 	lws_sul_cancel(&drain_sul);
 	lws_sul_cancel(&watch_sul);
@@ -613,5 +619,46 @@ main(int argc, char **argv)
 	auth_fini();
 	if (strncmp(addr, "unix:", 5) == 0)
 		unlink(addr + 5);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = { .addr = DEFAULT_LISTEN, .grace = DEFAULT_GRACE };
+	struct sess_err e;
+	int sfd, lfd;
+
+	if (tool_init() != 0)
+		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
+	sd->poll_ms = DEFAULT_POLL_MS;
+	sd->max_body = DEFAULT_MAX_BODY;
+	sd->max_conns = DEFAULT_MAX_CONNS;
+	sd->req_ms = REQ_TIMEOUT_MS;
+	options(argc, argv, &o);
+	sd->db = tool_db(o.db);
+	sd->sync = tool_sync(o.sync);
+	/* A bad key or an exposed address stop sessd before the store. */
+	if (o.keyfile != NULL && auth_init(o.keyfile, &e) != 0)
+		tool_die(&e);
+	check_exposure(o.addr, o.keyfile != NULL, o.insecure);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	raise_nofile();
+	sfd = signal_fd();
+	open_store();
+	lfd = listen_on(o.addr, sd->listen_url, sizeof(sd->listen_url));
+	start_loop(lfd, sfd);
+	if (sub_init() != 0)
+		errx(EXIT_TEMP, "cannot start the subscriptions");
+	if (presence_init(o.grace * 1000) != 0)
+		errx(EXIT_TEMP, "cannot start presence");
+	if (o.ready) {
+		printf("sessd: listening on %s\n", sd->listen_url);
+		if (fflush(stdout) != 0)
+			err(EXIT_TEMP, "stdout");
+	}
+	if (sd->verbose)
+		logx("serving %s on %s", sd->db, sd->listen_url);
+	serve();
+	stop_all(o.addr);
 	return tool_finish(0);
 }
