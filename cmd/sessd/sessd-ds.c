@@ -422,10 +422,117 @@ feed_more(struct conn *c)
 	return 0;
 }
 
-/* Starts reading s from start for GET: catch-up, long-poll or SSE. */
+/* SSE: the head now, then the backlog, then live events. */
 static void
-read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
-    int kind, int64_t start, int live, int64_t cursor)
+read_sse(struct conn *c, const char *name, const struct sess_ds_info *s,
+    int64_t cursor)
+{
+	struct feed *f = &c->feed;
+
+	if (f->pos > s->tail)
+		f->pos = s->tail;
+	if ((f->name = strdup(name)) == NULL) {
+		resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL, "out of memory");
+		return;
+	}
+	f->sse = 1;
+	resp_start(c, 200);
+	resp_header(c, "Content-Type", "text/event-stream");
+	resp_header(c, "Cache-Control", "no-cache");
+	resp_header(c, "X-Accel-Buffering", "no");
+	if (!s->json && strncmp(s->content_type, "text/", 5) != 0)
+		resp_header(c, "Stream-SSE-Data-Encoding", "base64");
+	resp_head_end(c, B_CHUNKED, 0);
+	if (f->pos >= f->end) {
+		if (!s->closed)
+			sse_control(c, f->pos, cursor, 1, 0);
+		sse_caught_up(c);
+		return;
+	}
+	c->feeding = 1;
+	c->feed.more = feed_more;
+	conn_kick(c);
+}
+
+/* Long-poll: answer now if there is anything, else wait. */
+static void
+read_poll(struct conn *c, const char *name, const struct sess_ds_info *s,
+    int64_t cursor)
+{
+	struct feed *f = &c->feed;
+	struct sess_buf b;
+	int rc, done;
+
+	if (f->pos > s->tail)
+		f->pos = s->tail;
+	if (f->pos >= s->tail) {
+		if (s->closed) {
+			lp_respond(c, s, s->tail, NULL, 0, 1, 1, cursor, 204);
+			return;
+		}
+		if ((rc = fanout_wait(c, s, name, f->pos, 0, cursor)) == 0)
+			return;
+		if (rc < 0) {
+			resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
+			    "out of memory");
+			return;
+		}
+		/* Events came meanwhile: look again. */
+		if (sess_ds_get(sd->rd, name, &f->s, NULL) != 0) {
+			resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
+			    "%s: no such stream", name);
+			return;
+		}
+		f->end = f->s.tail;
+	}
+	sess_buf_init(&b, (size_t)1 << 31);
+	if (f->json)
+		sess_buf_add(&b, "[", 1);
+	if (fill(c, &b, &f->pos, f->end) < 0) {
+		sess_buf_release(&b);
+		resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL, "cannot read %s",
+		    name);
+		return;
+	}
+	if (f->json)
+		sess_buf_add(&b, "]", 1);
+	done = f->pos >= f->s.tail;
+	lp_respond(c, &f->s, f->pos, b.p, b.len, done, done && f->s.closed,
+	    cursor, 200);
+	sess_buf_release(&b);
+}
+
+/* Catch-up at the tail: no events; offset=now shows the tail alone. */
+static void
+read_tail(struct conn *c, const struct sess_ds_info *s, int kind)
+{
+	struct feed *f = &c->feed;
+	char off[SESS_OFFSET_LEN + 1], etag[128];
+
+	offset_fmt(f->pos, off);
+	resp_start(c, 200);
+	resp_header(c, "Content-Type", "%s", s->content_type);
+	resp_header(c, "Stream-Next-Offset", "%s", off);
+	resp_header(c, "Stream-Up-To-Date", "true");
+	if (s->closed && f->pos >= s->tail)
+		resp_header(c, "Stream-Closed", "true");
+	if (kind != OFF_NOW) {
+		etag_fmt(s, f->pos, f->pos, etag, sizeof(etag));
+		resp_header(c, "ETag", "%s", etag);
+	}
+	resp_header(c, "Cache-Control", "no-store");
+	resp_head_end(c, B_LENGTH, s->json ? 2 : 0);
+	if (s->json)
+		resp_body(c, "[]", 2);
+	resp_finish(c);
+}
+
+/*
+ * Catch-up: the events from f->pos, cacheable, 304 for an ETag the
+ * client has; a body too large to hold follows in pieces.
+ */
+static void
+read_catchup(struct conn *c, const char *name, const struct sess_ds_info *s)
 {
 	struct feed *f = &c->feed;
 	struct sess_buf b;
@@ -433,112 +540,12 @@ read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
 	const char *inm;
 	int rc, done;
 
-	free(f->name);
-	memset(f, 0, sizeof(*f));
-	f->s = *s;
-	f->json = s->json;
-	f->first = 1;
-	f->cursor = cursor;
-	f->pos = kind == OFF_NOW ? s->tail : start;
-	f->end = s->tail;
-	if (live == 2) {
-		/* SSE: the head now, then the backlog, then live events. */
-		if (f->pos > s->tail)
-			f->pos = s->tail;
-		if ((f->name = strdup(name)) == NULL) {
-			resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
-			    "out of memory");
-			return;
-		}
-		f->sse = 1;
-		resp_start(c, 200);
-		resp_header(c, "Content-Type", "text/event-stream");
-		resp_header(c, "Cache-Control", "no-cache");
-		resp_header(c, "X-Accel-Buffering", "no");
-		if (!s->json && strncmp(s->content_type, "text/", 5) != 0)
-			resp_header(c, "Stream-SSE-Data-Encoding", "base64");
-		resp_head_end(c, B_CHUNKED, 0);
-		if (f->pos >= f->end) {
-			if (!s->closed)
-				sse_control(c, f->pos, cursor, 1, 0);
-			sse_caught_up(c);
-			return;
-		}
-		c->feeding = 1;
-		c->feed.more = feed_more;
-		conn_kick(c);
-		return;
-	}
-	if (live == 1) {
-		/* Long-poll: answer now if there is anything, else wait. */
-		if (f->pos > s->tail)
-			f->pos = s->tail;
-		if (f->pos >= s->tail) {
-			if (s->closed) {
-				lp_respond(c, s, s->tail, NULL, 0, 1, 1, cursor,
-				    204);
-				return;
-			}
-			rc = fanout_wait(c, s, name, f->pos, 0, cursor);
-			if (rc == 0)
-				return;
-			if (rc < 0) {
-				resp_fail(c, SESS_ENOMEM, SESS_WHY_NONE, NULL,
-				    "out of memory");
-				return;
-			}
-			/* Events came meanwhile: look again. */
-			if (sess_ds_get(sd->rd, name, &f->s, NULL) != 0) {
-				resp_fail(c, SESS_ENOENT, SESS_WHY_NONE, NULL,
-				    "%s: no such stream", name);
-				return;
-			}
-			f->end = f->s.tail;
-		}
-		sess_buf_init(&b, (size_t)1 << 31);
-		if (f->json)
-			sess_buf_add(&b, "[", 1);
-		if ((rc = fill(c, &b, &f->pos, f->end)) < 0) {
-			sess_buf_release(&b);
-			resp_fail(c, SESS_EIO, SESS_WHY_NONE, NULL,
-			    "cannot read %s",
-			    name);
-			return;
-		}
-		if (f->json)
-			sess_buf_add(&b, "]", 1);
-		done = f->pos >= f->s.tail;
-		lp_respond(c, &f->s, f->pos, b.p, b.len, done,
-		    done && f->s.closed, cursor, 200);
-		sess_buf_release(&b);
-		return;
-	}
-	/* Catch-up.  offset=now shows the tail and nothing else. */
-	if (kind == OFF_NOW || f->pos >= s->tail) {
-		offset_fmt(f->pos, off);
-		resp_start(c, 200);
-		resp_header(c, "Content-Type", "%s", s->content_type);
-		resp_header(c, "Stream-Next-Offset", "%s", off);
-		resp_header(c, "Stream-Up-To-Date", "true");
-		if (s->closed && f->pos >= s->tail)
-			resp_header(c, "Stream-Closed", "true");
-		if (kind != OFF_NOW) {
-			etag_fmt(s, f->pos, f->pos, etag, sizeof(etag));
-			resp_header(c, "ETag", "%s", etag);
-		}
-		resp_header(c, "Cache-Control", "no-store");
-		resp_head_end(c, B_LENGTH, s->json ? 2 : 0);
-		if (s->json)
-			resp_body(c, "[]", 2);
-		resp_finish(c);
-		return;
-	}
 	etag_fmt(s, f->pos, s->tail, etag, sizeof(etag));
+	offset_fmt(s->tail, off);
 	inm = req_header(&c->req, "If-None-Match");
 	if (inm != NULL && etag_matches(inm, etag)) {
 		resp_start(c, 304);
 		resp_header(c, "ETag", "%s", etag);
-		offset_fmt(s->tail, off);
 		resp_header(c, "Stream-Next-Offset", "%s", off);
 		resp_header(c, "Cache-Control",
 		    "private, max-age=60, stale-while-revalidate=300");
@@ -558,7 +565,6 @@ read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
 	done = f->pos >= f->end || rc == 0;
 	if (done && f->json)
 		sess_buf_add(&b, "]", 1);
-	offset_fmt(s->tail, off);
 	resp_start(c, 200);
 	resp_header(c, "Content-Type", "%s", s->content_type);
 	resp_header(c, "Stream-Next-Offset", "%s", off);
@@ -581,6 +587,31 @@ read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
 		conn_kick(c);
 	}
 	sess_buf_release(&b);
+}
+
+/* A read of stream s from start (kind), live 0, 1 (long-poll) or 2 (SSE). */
+static void
+read_stream(struct conn *c, const char *name, const struct sess_ds_info *s,
+    int kind, int64_t start, int live, int64_t cursor)
+{
+	struct feed *f = &c->feed;
+
+	free(f->name);
+	memset(f, 0, sizeof(*f));
+	f->s = *s;
+	f->json = s->json;
+	f->first = 1;
+	f->cursor = cursor;
+	f->pos = kind == OFF_NOW ? s->tail : start;
+	f->end = s->tail;
+	if (live == 2)
+		read_sse(c, name, s, cursor);
+	else if (live == 1)
+		read_poll(c, name, s, cursor);
+	else if (kind == OFF_NOW || f->pos >= s->tail)
+		read_tail(c, s, kind);
+	else
+		read_catchup(c, name, s);
 }
 
 static int
