@@ -140,39 +140,38 @@ cfg_key(const char *member, const char *kind, const char *target)
 	return k;
 }
 
-int
-sess_notify_config_sync(struct sess_store *st, const char *path, int check,
-    struct sess_err *e)
+/* The set of the file's channels, as cfg_key()s (new), or NULL. */
+static json_t *
+cfg_want(const struct cfg_line *l, size_t n)
 {
-	struct cfg_line *l;
-	size_t n, i;
-	sqlite3_stmt *s = NULL, *add = NULL;
-	json_t *want = NULL;
-	int64_t *gone = NULL, *tmp;
-	size_t ngone = 0, cap = 0;
-	int rc, changes = 0, own;
+	json_t *want = json_object();
+	size_t i;
 	char *k;
 
-	if ((rc = cfg_read(path, &l, &n, e)) != 0 || check) {
-		cfg_free(l, n);
-		return rc;
-	}
-	if ((want = json_object()) == NULL) {
-		cfg_free(l, n);
-		return sess_err_set(e, SESS_ENOMEM, "out of memory");
-	}
-	for (i = 0; i < n; i++) {
-		if ((k = cfg_key(l[i].member, l[i].kind, l[i].target)) ==
-		    NULL || json_object_set_new(want, k, json_true()) != 0) {
-			free(k);
-			rc = sess_err_set(e, SESS_ENOMEM, "out of memory");
-			goto out;
+	for (i = 0; want != NULL && i < n; i++) {
+		k = cfg_key(l[i].member, l[i].kind, l[i].target);
+		if (k == NULL ||
+		    json_object_set_new(want, k, json_true()) != 0) {
+			json_decref(want);
+			want = NULL;
 		}
 		free(k);
 	}
-	if ((rc = sess_write_begin(st, &own, e)) != 0)
-		goto out;
-	/* A channel there already, from the file or not, is left as it is. */
+	return want;
+}
+
+/*
+ * Adds the file's channels that are not there; a channel there
+ * already, from the file or not, is left as it is.  An SQLite code.
+ */
+static int
+cfg_add(struct sess_store *st, const struct cfg_line *l, size_t n,
+    int *changes)
+{
+	sqlite3_stmt *add;
+	size_t i;
+	int rc;
+
 	rc = sqlite3_prepare_v2(st->db, "INSERT INTO notify_channels (member, "
 	    "kind, target, created, config) VALUES (?1, ?2, ?3, ?4, 1) "
 	    "ON CONFLICT DO NOTHING", -1, &add, NULL);
@@ -183,14 +182,29 @@ sess_notify_config_sync(struct sess_store *st, const char *path, int check,
 		sqlite3_bind_text(add, 3, l[i].target, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(add, 4, sess_now());
 		if ((rc = sqlite3_step(add)) == SQLITE_DONE) {
-			changes += sqlite3_changes(st->db);
+			*changes += sqlite3_changes(st->db);
 			rc = SQLITE_OK;
 		}
 	}
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(st->db, "SELECT id, member, kind, "
-		    "target FROM notify_channels WHERE config = 1", -1, &s,
-		    NULL);
+	sqlite3_finalize(add);
+	return rc;
+}
+
+/*
+ * The ids of the channels registered from the file that are no longer
+ * in it, in *gone[0..*ngone) (new).  An SQLite code.
+ */
+static int
+cfg_gone(struct sess_store *st, json_t *want, int64_t **gone, size_t *ngone)
+{
+	sqlite3_stmt *s;
+	int64_t *tmp;
+	size_t cap = 0;
+	char *k;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db, "SELECT id, member, kind, target "
+	    "FROM notify_channels WHERE config = 1", -1, &s, NULL);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		k = cfg_key((const char *)sqlite3_column_text(s, 1),
 		    (const char *)sqlite3_column_text(s, 2),
@@ -200,46 +214,77 @@ sess_notify_config_sync(struct sess_store *st, const char *path, int check,
 			break;
 		}
 		if (json_object_get(want, k) == NULL) {
-			if (ngone == cap) {
+			if (*ngone == cap) {
 				cap = cap ? 2 * cap : 16;
-				if ((tmp = realloc(gone, cap * sizeof(*gone)))
+				if ((tmp = realloc(*gone, cap * sizeof(**gone)))
 				    == NULL) {
 					free(k);
 					rc = SQLITE_NOMEM;
 					break;
 				}
-				gone = tmp;
+				*gone = tmp;
 			}
-			gone[ngone++] = sqlite3_column_int64(s, 0);
+			(*gone)[(*ngone)++] = sqlite3_column_int64(s, 0);
 		}
 		free(k);
 		rc = SQLITE_OK;
 	}
-	if (rc == SQLITE_DONE)
-		rc = SQLITE_OK;
 	sqlite3_finalize(s);
-	sqlite3_finalize(add);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Makes the channels agree with l[0..n), in the running transaction. */
+static int
+cfg_apply(struct sess_store *st, const struct cfg_line *l, size_t n,
+    json_t *want, struct sess_err *e)
+{
+	int64_t *gone = NULL;
+	size_t ngone = 0, i;
+	int rc, changes = 0;
+
+	if ((rc = cfg_add(st, l, n, &changes)) == SQLITE_OK)
+		rc = cfg_gone(st, want, &gone, &ngone);
 	if (rc != SQLITE_OK) {
-		rc = sess_dberr(st, rc, "channel file", e);
-		sess_write_end(st, own, SESS_EIO, NULL);
-		goto out;
+		free(gone);
+		return sess_dberr(st, rc, "channel file", e);
 	}
 	for (i = 0; i < ngone; i++) {
 		if ((rc = sess_notify_channel_del(st, 0, gone[i], NULL, NULL,
 		    NULL, e)) < 0) {
-			sess_write_end(st, own, SESS_EIO, NULL);
-			goto out;
+			free(gone);
+			return rc;
 		}
 		changes += rc;
 	}
-	/* No commit without a change: it would wake every follower. */
-	if (changes == 0) {
-		sess_write_end(st, own, SESS_EIO, NULL);
-		rc = 0;
-	} else if ((rc = sess_write_end(st, own, 0, e)) == 0)
-		rc = changes;
-out:
 	free(gone);
+	return changes;
+}
+
+int
+sess_notify_config_sync(struct sess_store *st, const char *path, int check,
+    struct sess_err *e)
+{
+	struct cfg_line *l;
+	json_t *want;
+	size_t n;
+	int rc, c, own;
+
+	if ((rc = cfg_read(path, &l, &n, e)) != 0 || check) {
+		cfg_free(l, n);
+		return rc;
+	}
+	if ((want = cfg_want(l, n)) == NULL) {
+		cfg_free(l, n);
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	}
+	if ((rc = sess_write_begin(st, &own, e)) == 0) {
+		rc = cfg_apply(st, l, n, want, e);
+		/* No commit without a change: it would wake every follower. */
+		if (rc <= 0)
+			sess_write_end(st, own, SESS_EIO, NULL);
+		else if ((c = sess_write_end(st, own, 0, e)) != 0)
+			rc = c;
+	}
 	json_decref(want);
 	cfg_free(l, n);
 	return rc;

@@ -431,15 +431,136 @@ fail:
 	return rc;
 }
 
+/* Reads up to max due rows into c[0..*nc). */
+static int
+due_rows(struct sess_notify *n, int64_t now, size_t max, struct sess_note *c,
+    size_t *nc, struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc = SQLITE_DONE;
+
+	if ((s = sess_notify_q(n, Q_CLAIM, e)) == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int(s, 2, n->cfg.stdout_kind);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+	while (*nc < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct sess_note *no = &c[(*nc)++];
+
+		no->id = sqlite3_column_int64(s, 0);
+		no->stream = sess_notify_col(s, 1);
+		no->seq = sqlite3_column_int64(s, 2);
+		no->member = sess_notify_col(s, 3);
+		no->channel = sqlite3_column_int64(s, 4);
+		no->kind = sess_notify_col(s, 5);
+		no->target = sess_notify_col(s, 6);
+		no->note = sess_notify_col(s, 7);
+		no->attempts = sqlite3_column_int(s, 8);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sess_dberr(n->st, rc, "claim", e);
+	return 0;
+}
+
+/* A row whose recipient is present or has read: skipped, with why. */
+static int
+skip_row(struct sess_notify *n, struct sess_note *no, const char *why,
+    int64_t now, struct sess_err *e)
+{
+	int rc;
+
+	if ((rc = set_state(n, no->id, "skipped", why, now, e)) != 0 ||
+	    (rc = sess_notify_outcome(n, no->stream, "notify.skipped",
+	    no->seq, no->member, no->kind, no->attempts, "reason", why,
+	    e)) != 0)
+		return rc;
+	return sess_notify_report(n, "skip", no->stream, no->seq, no->member,
+	    no->kind, no->target, why, 0);
+}
+
+/* A row whose recipient left less than the grace ago: due at when. */
+static int
+wait_row(struct sess_notify *n, struct sess_note *no, const char *why,
+    int64_t when, struct sess_err *e)
+{
+	int rc;
+
+	if ((rc = set_state(n, no->id, "pending", NULL, when, e)) != 0)
+		return rc;
+	return sess_notify_report(n, "wait", no->stream, no->seq, no->member,
+	    no->kind, no->target, why, when);
+}
+
+/* A row to send: leased to this holder until now + the lease. */
+static int
+lease_row(struct sess_notify *n, struct sess_note *no, int64_t now,
+    struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (n->cfg.dry && (rc = sess_notify_report(n, "send", no->stream,
+	    no->seq, no->member, no->kind, no->target, "away", 0)) != 0)
+		return rc;
+	if ((s = sess_notify_q(n, Q_LEASE, e)) == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, no->id);
+	sqlite3_bind_text(s, 2, n->holder, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now + n->cfg.lease);
+	sqlite3_bind_int64(s, 4, now);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return sess_dberr(n->st, rc, "claim", e);
+	no->attempts++;
+	return 0;
+}
+
+/*
+ * Applies the away rule to a due row: skips it, makes it wait, or
+ * leases it and moves it to out[(*nout)++].
+ */
+static int
+decide(struct sess_notify *n, struct sess_note *no, int64_t now,
+    struct sess_note *out, size_t *nout, struct sess_err *e)
+{
+	int64_t when = 0;
+	char why[128];
+	int a, rc;
+
+	a = away(n, no->stream, no->member, no->seq, now, &when, why,
+	    sizeof(why), e);
+	if (a < 0)
+		return a;
+	if (a == 1)
+		rc = skip_row(n, no, why, now, e);
+	else if (a == 2)
+		rc = wait_row(n, no, why, when, e);
+	else if ((rc = lease_row(n, no, now, e)) == 0) {
+		out[(*nout)++] = *no;
+		memset(no, 0, sizeof(*no));
+	}
+	sess_note_free(no);
+	return rc;
+}
+
+static void
+notes_free(struct sess_note *no, size_t n)
+{
+	size_t i;
+
+	for (i = 0; no != NULL && i < n; i++)
+		sess_note_free(&no[i]);
+}
+
 int
 sess_notify_claim(struct sess_notify *n, size_t max, struct sess_note *out,
     size_t *nout, struct sess_err *e)
 {
 	struct sess_note *c = NULL;
 	size_t nc = 0, i;
-	sqlite3_stmt *s;
-	int64_t now, when;
-	char why[128];
+	int64_t now;
 	int rc, changed = 0, own;
 
 	*nout = 0;
@@ -453,88 +574,11 @@ sess_notify_claim(struct sess_notify *n, size_t max, struct sess_note *out,
 		rc = sess_err_set(e, SESS_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((s = sess_notify_q(n, Q_CLAIM, e)) == NULL) {
-		rc = e ? e->code : SESS_EIO;
+	if ((rc = due_rows(n, now, max, c, &nc, e)) != 0)
 		goto fail;
-	}
-	sqlite3_bind_int64(s, 1, now);
-	sqlite3_bind_int(s, 2, n->cfg.stdout_kind);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
-	while (nc < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		c[nc].id = sqlite3_column_int64(s, 0);
-		c[nc].stream = sess_notify_col(s, 1);
-		c[nc].seq = sqlite3_column_int64(s, 2);
-		c[nc].member = sess_notify_col(s, 3);
-		c[nc].channel = sqlite3_column_int64(s, 4);
-		c[nc].kind = sess_notify_col(s, 5);
-		c[nc].target = sess_notify_col(s, 6);
-		c[nc].note = sess_notify_col(s, 7);
-		c[nc].attempts = sqlite3_column_int(s, 8);
-		nc++;
-	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		rc = sess_dberr(n->st, rc, "claim", e);
-		goto fail;
-	}
-	rc = 0;
-	for (i = 0; i < nc; i++) {
-		struct sess_note *no = &c[i];
-		int a;
-
-		when = 0;
-		a = away(n, no->stream, no->member, no->seq, now, &when, why,
-		    sizeof(why), e);
-		if (a < 0) {
-			rc = a;
+	for (i = 0; i < nc; i++)
+		if ((rc = decide(n, &c[i], now, out, nout, e)) != 0)
 			goto fail;
-		}
-		if (a == 1) {
-			if ((rc = set_state(n, no->id, "skipped", why, now,
-			    e)) != 0 || (rc = sess_notify_outcome(n,
-			    no->stream, "notify.skipped", no->seq, no->member,
-			    no->kind, no->attempts, "reason", why, e)) != 0 ||
-			    (rc = sess_notify_report(n, "skip", no->stream,
-			    no->seq, no->member, no->kind, no->target, why,
-			    0)) != 0)
-				goto fail;
-			sess_note_free(no);
-			continue;
-		}
-		if (a == 2) {
-			if ((rc = set_state(n, no->id, "pending", NULL, when,
-			    e)) != 0 || (rc = sess_notify_report(n, "wait",
-			    no->stream, no->seq, no->member, no->kind,
-			    no->target, why, when)) != 0)
-				goto fail;
-			sess_note_free(no);
-			continue;
-		}
-		if (n->cfg.dry) {
-			if ((rc = sess_notify_report(n, "send", no->stream,
-			    no->seq, no->member, no->kind, no->target, "away",
-			    0)) != 0)
-				goto fail;
-		}
-		if ((s = sess_notify_q(n, Q_LEASE, e)) == NULL) {
-			rc = e ? e->code : SESS_EIO;
-			goto fail;
-		}
-		sqlite3_bind_int64(s, 1, no->id);
-		sqlite3_bind_text(s, 2, n->holder, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, now + n->cfg.lease);
-		sqlite3_bind_int64(s, 4, now);
-		rc = sqlite3_step(s);
-		sqlite3_reset(s);
-		if (rc != SQLITE_DONE) {
-			rc = sess_dberr(n->st, rc, "claim", e);
-			goto fail;
-		}
-		rc = 0;
-		no->attempts++;
-		out[(*nout)++] = *no;
-		memset(no, 0, sizeof(*no));
-	}
 	free(c);
 	/*
 	 * A dry run changes nothing: everything it did is rolled back.  So
@@ -546,21 +590,18 @@ sess_notify_claim(struct sess_notify *n, size_t max, struct sess_note *out,
 		n->rescan = 0;
 		return 0;
 	}
-	if ((rc = tx_commit(n->st, own, e)) == 0)
-		n->rescan = 0;
-	else {
-		for (i = 0; i < *nout; i++)
-			sess_note_free(&out[i]);
+	if ((rc = tx_commit(n->st, own, e)) != 0) {
+		notes_free(out, *nout);
 		*nout = 0;
+		return rc;
 	}
-	return rc;
+	n->rescan = 0;
+	return 0;
 fail:
 	tx_undo(n->st, own);
-	for (i = 0; c != NULL && i < nc; i++)
-		sess_note_free(&c[i]);
+	notes_free(c, nc);
 	free(c);
-	for (i = 0; i < *nout; i++)
-		sess_note_free(&out[i]);
+	notes_free(out, *nout);
 	*nout = 0;
 	return rc;
 }
