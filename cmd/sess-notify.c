@@ -59,7 +59,7 @@ on_signal(int sig)
 }
 
 struct counts {
-	long sent, skipped, failed, retrying, waiting;
+	long sent, skipped, failed, retrying;  /* sent: planned, if -n */
 };
 
 struct run {
@@ -78,12 +78,45 @@ struct run {
 	size_t ndone, inflight, conc;
 	int verbose, dry, follow;
 	struct counts c;
+	json_t *waits;            /* rows held back for the grace, by key */
 	char *conf;               /* the channel file, FILE.notify */
 	struct stat conf_st;      /* as it was when last read */
 	int conf_seen;
 	char *secret, *vapid;     /* the keys, unless a dry run */
 	char from[300];           /* sess@HOST, the default sender */
 };
+
+/* s, or "" for NULL. */
+static const char *
+str(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/*
+ * Notes which rows wait for the grace, so that a row a claim reports
+ * again (each pass lists what waits) counts once, and a row that has
+ * been decided since no longer counts.  Returns whether a waiting row
+ * is new.
+ */
+static int
+waits(struct run *r, int wait, const char *stream, const char *off,
+    const char *member, const char *kind, const char *target)
+{
+	char *k;
+	int fresh;
+
+	if (asprintf(&k, "%s\n%s\n%s\n%s\n%s", str(stream), str(off),
+	    str(member), str(kind), str(target)) < 0)
+		err(EXIT_TEMP, "out of memory");
+	fresh = wait && json_object_get(r->waits, k) == NULL;
+	if (fresh && json_object_set_new(r->waits, k, json_true()) != 0)
+		err(EXIT_TEMP, "out of memory");
+	if (!wait)
+		json_object_del(r->waits, k);
+	free(k);
+	return fresh;
+}
 
 /* Decisions from the outbox: skips, waits and failures found there. */
 static void
@@ -92,6 +125,7 @@ on_report(const char *json, void *arg)
 	struct run *r = arg;
 	json_t *v;
 	const char *a;
+	int fresh;
 
 	if (r->dry) {
 		tool_write(json, strlen(json));
@@ -101,12 +135,18 @@ on_report(const char *json, void *arg)
 	if ((v = json_loads(json, 0, NULL)) == NULL)
 		return;
 	a = json_string_value(json_object_get(v, "action"));
+	fresh = waits(r, a != NULL && strcmp(a, "wait") == 0,
+	    json_string_value(json_object_get(v, "stream")),
+	    json_string_value(json_object_get(v, "offset")),
+	    json_string_value(json_object_get(v, "member")),
+	    json_string_value(json_object_get(v, "channel")),
+	    json_string_value(json_object_get(v, "target")));
 	if (a != NULL && strcmp(a, "skip") == 0)
 		r->c.skipped++;
-	else if (a != NULL && strcmp(a, "wait") == 0)
-		r->c.waiting++;
 	else if (a != NULL && strcmp(a, "fail") == 0)
 		r->c.failed++;
+	else if (a != NULL && strcmp(a, "wait") == 0 && !fresh)
+		a = NULL;
 	if (r->verbose && !r->dry && a != NULL && strcmp(a, "send") != 0)
 		fprintf(stderr, "sess-notify: %s %s %s %s %s: %s\n", a,
 		    json_string_value(json_object_get(v, "stream")),
@@ -356,9 +396,15 @@ claim(struct run *r)
 	else if (sess_notify_claim(r->n, want, notes, &n, &e) != 0)
 		tool_die(&e);
 	for (i = 0; i < n; i++) {
-		if (r->dry)
+		char off[SESS_OFFSET_LEN + 1];
+
+		sess_offset_fmt(notes[i].seq, off);
+		waits(r, 0, notes[i].stream, off, notes[i].member,
+		    notes[i].kind, notes[i].target);
+		if (r->dry) {
+			r->c.sent++;
 			sess_note_free(&notes[i]);
-		else
+		} else
 			start(r, &notes[i]);
 	}
 	free(notes);
@@ -774,12 +820,15 @@ loop(struct run *r)
 int
 main(int argc, char **argv)
 {
-	struct run r = { .conc = 256, .cfg = { .grace = 30 * 1000000LL } };
+	struct run r = { .conc = 256, .cfg = { .grace = 30 * 1000000LL },
+	    .waits = json_object() };
 	struct opts o = { .timeout = 30 };
 	struct sess_conn *conn;
 	int c, closed;
 
 	closed = tool_init() != 0;
+	if (r.waits == NULL)
+		err(EXIT_TEMP, "out of memory");
 	options(&r, &o, argc, argv);
 	/* Only what prints needs a standard output. */
 	if (closed && (o.oflag || r.dry || o.op == 'k'))
@@ -800,10 +849,12 @@ main(int argc, char **argv)
 	send_setup(&r, o.timeout);
 	pass_setup(&r, o.oflag, o.timeout);
 	loop(&r);
-	fprintf(stderr, "sess-notify: %ld sent, %ld skipped, %ld failed, "
-	    "%ld retrying, %ld waiting%s\n", r.c.sent, r.c.skipped, r.c.failed,
-	    r.c.retrying, r.c.waiting, r.dry ? " (dry run: nothing changed)" :
+	fprintf(stderr, "sess-notify: %ld %s, %ld skipped, %ld failed, "
+	    "%ld retrying, %zu waiting%s\n", r.c.sent, r.dry ? "would send" :
+	    "sent", r.c.skipped, r.c.failed, r.c.retrying,
+	    json_object_size(r.waits), r.dry ? " (dry run: nothing changed)" :
 	    "");
+	json_decref(r.waits);
 	sess_watch_close(r.watch);
 	curl_multi_cleanup(r.multi);
 	sess_notify_close(r.n);

@@ -10,15 +10,25 @@
 #define LEASE_US (120 * 1000000LL)
 #define BACKOFF_CAP_US (3600 * 1000000LL)
 
+/*
+ * Held back for the grace.  A row whose recipient left less than the
+ * grace ago stays pending with this reason and next_try set to when
+ * they left, not to when the grace ends: each pass adds its own grace
+ * (-g) when it decides whether the row is due, so a shorter grace
+ * given later shortens the wait, and a pass can list what still waits.
+ * A lease clears the reason; no other pending row has one.
+ */
+#define WAIT_REASON "left less than the grace ago"
+
 /* The statements of the outbox, the scan's (notify-scan.c) among them. */
 static const char *const sql[Q_MAX] = {
 	[Q_CLAIM] = "SELECT id, stream, seq, member, channel, kind, target, "
 	    "note, attempts FROM notify_outbox WHERE state = 'pending' AND "
-	    "next_try <= ?1 AND (?2 OR kind IS NOT 'stdout') "
-	    "ORDER BY next_try, id LIMIT ?3",
+	    "next_try <= ?1 AND (reason IS NULL OR next_try <= ?1 - ?4) AND "
+	    "(?2 OR kind IS NOT 'stdout') ORDER BY next_try, id LIMIT ?3",
 	[Q_LEASE] = "UPDATE notify_outbox SET attempts = attempts + 1, "
-	    "holder = ?2, lease = ?3, next_try = ?3, updated = ?4 "
-	    "WHERE id = ?1",
+	    "holder = ?2, lease = ?3, next_try = ?3, reason = NULL, "
+	    "updated = ?4 WHERE id = ?1",
 	[Q_AWAY] = "SELECT "
 	    "(SELECT count(*) FROM presence WHERE stream = ?1 AND member = ?2 "
 	    "AND expires > ?3), "
@@ -48,8 +58,13 @@ static const char *const sql[Q_MAX] = {
 	    "ORDER BY seq",
 	[Q_SCANPOS] = "INSERT INTO notify_scan (stream, seq) VALUES (?1, ?2) "
 	    "ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq",
-	[Q_NEXT] = "SELECT min(next_try) FROM notify_outbox WHERE "
-	    "state = 'pending' AND (?1 OR kind IS NOT 'stdout')",
+	[Q_NEXT] = "SELECT min(CASE WHEN reason IS NULL THEN next_try ELSE "
+	    "next_try + ?2 END) FROM notify_outbox WHERE state = 'pending' "
+	    "AND (?1 OR kind IS NOT 'stdout')",
+	[Q_WAITING] = "SELECT stream, seq, member, kind, target, "
+	    "next_try + ?2 FROM notify_outbox WHERE state = 'pending' AND "
+	    "reason IS NOT NULL AND next_try > ?1 - ?2 AND "
+	    "(?3 OR kind IS NOT 'stdout') ORDER BY next_try, id",
 };
 
 /*
@@ -293,7 +308,7 @@ sess_notify_report(struct sess_notify *n, const char *action,
 /*
  * The away rule for member on stream and the event at seq, now.
  * Returns 0 (away: send), 1 (skip, why says so), or 2 (not yet: they
- * left less than the grace ago; *when is when they will be away).
+ * left less than the grace ago; *when is when they left).
  */
 static int
 away(struct sess_notify *n, const char *stream, const char *member,
@@ -328,8 +343,8 @@ away(struct sess_notify *n, const char *stream, const char *member,
 		snprintf(why, whylen, "read");
 		rc = 1;
 	} else if (left > 0 && now < left + n->cfg.grace) {
-		*when = left + n->cfg.grace;
-		snprintf(why, whylen, "left less than the grace ago");
+		*when = left;
+		snprintf(why, whylen, WAIT_REASON);
 		rc = 2;
 	} else
 		rc = 0;
@@ -444,6 +459,7 @@ due_rows(struct sess_notify *n, int64_t now, size_t max, struct sess_note *c,
 	sqlite3_bind_int64(s, 1, now);
 	sqlite3_bind_int(s, 2, n->cfg.stdout_kind);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+	sqlite3_bind_int64(s, 4, n->cfg.grace);
 	while (*nc < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct sess_note *no = &c[(*nc)++];
 
@@ -479,17 +495,54 @@ skip_row(struct sess_notify *n, struct sess_note *no, const char *why,
 	    no->kind, no->target, why, 0);
 }
 
-/* A row whose recipient left less than the grace ago: due at when. */
+/*
+ * A row whose recipient left less than the grace ago, at left: it
+ * keeps when they left and is due when a pass's grace after it is over.
+ */
 static int
-wait_row(struct sess_notify *n, struct sess_note *no, const char *why,
-    int64_t when, struct sess_err *e)
+wait_row(struct sess_notify *n, struct sess_note *no, int64_t left,
+    struct sess_err *e)
 {
 	int rc;
 
-	if ((rc = set_state(n, no->id, "pending", NULL, when, e)) != 0)
+	if ((rc = set_state(n, no->id, "pending", WAIT_REASON, left, e)) != 0)
 		return rc;
 	return sess_notify_report(n, "wait", no->stream, no->seq, no->member,
-	    no->kind, no->target, why, when);
+	    no->kind, no->target, WAIT_REASON, left + n->cfg.grace);
+}
+
+/*
+ * Reports the rows held back for the grace that are not due yet, with
+ * when they are: a pass shows each of them, not only the one that
+ * first held it back.
+ */
+static int
+waiting(struct sess_notify *n, int64_t now, struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (n->cfg.report == NULL)
+		return 0;
+	if ((s = sess_notify_q(n, Q_WAITING, e)) == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, n->cfg.grace);
+	sqlite3_bind_int(s, 3, n->cfg.stdout_kind);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((rc = sess_notify_report(n, "wait",
+		    (const char *)sqlite3_column_text(s, 0),
+		    sqlite3_column_int64(s, 1),
+		    (const char *)sqlite3_column_text(s, 2),
+		    (const char *)sqlite3_column_text(s, 3),
+		    (const char *)sqlite3_column_text(s, 4), WAIT_REASON,
+		    sqlite3_column_int64(s, 5))) != 0)
+			break;
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	return rc == SESS_ENOMEM ? sess_err_set(e, rc, "out of memory") :
+	    sess_dberr(n->st, rc, "read the outbox", e);
 }
 
 /* A row to send: leased to this holder until now + the lease. */
@@ -536,7 +589,7 @@ decide(struct sess_notify *n, struct sess_note *no, int64_t now,
 	if (a == 1)
 		rc = skip_row(n, no, why, now, e);
 	else if (a == 2)
-		rc = wait_row(n, no, why, when, e);
+		rc = wait_row(n, no, when, e);
 	else if ((rc = lease_row(n, no, now, e)) == 0) {
 		out[(*nout)++] = *no;
 		memset(no, 0, sizeof(*no));
@@ -570,6 +623,9 @@ sess_notify_claim(struct sess_notify *n, size_t max, struct sess_note *out,
 	if (n->rescan && (rc = sess_notify_scan(n, &changed, e)) != 0)
 		goto fail;
 	now = sess_now();
+	/* So is the list of what waits; the claims after add to it. */
+	if (n->rescan && (rc = waiting(n, now, e)) != 0)
+		goto fail;
 	if ((c = calloc(max ? max : 1, sizeof(*c))) == NULL) {
 		rc = sess_err_set(e, SESS_ENOMEM, "out of memory");
 		goto fail;
@@ -718,6 +774,7 @@ sess_notify_next(struct sess_notify *n, int64_t *when, struct sess_err *e)
 	if ((s = sess_notify_q(n, Q_NEXT, e)) == NULL)
 		return e ? e->code : SESS_EIO;
 	sqlite3_bind_int(s, 1, n->cfg.stdout_kind);
+	sqlite3_bind_int64(s, 2, n->cfg.grace);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
 		*when = sqlite3_column_int64(s, 0);

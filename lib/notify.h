@@ -7,7 +7,7 @@
 /* Slots of a sess_notify's statements (notify.c has their texts). */
 enum {
 	Q_CLAIM, Q_LEASE, Q_AWAY, Q_SET, Q_FINISH, Q_CHANNELS, Q_INSERT,
-	Q_STREAMS, Q_EVENTS, Q_SCANPOS, Q_NEXT, Q_MAX
+	Q_STREAMS, Q_EVENTS, Q_SCANPOS, Q_NEXT, Q_WAITING, Q_MAX
 };
 
 struct sess_notify {

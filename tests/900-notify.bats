@@ -270,8 +270,8 @@ sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
 	[ "$(accepted /ok/)" = 0 ]
 	[ "$(state_count pending)" = 1 ]
-	# The row is due when the grace after the leave is over.
-	[ "$(q "SELECT next_try - (SELECT time FROM presence_log) FROM notify_outbox")" = 600000000 ]
+	# The row keeps when bob left: each pass adds its own grace to it.
+	[ "$(q "SELECT next_try - (SELECT time FROM presence_log) FROM notify_outbox")" = 0 ]
 	# A lease that ran out unswept counts as a leave too.
 	q "INSERT INTO presence VALUES ('chat/1', 'bob', 'c2', NULL, 1, $(now_us) - 1000000, NULL)"
 	q "UPDATE notify_outbox SET next_try = 0"
@@ -281,6 +281,73 @@ sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	run --separate-stderr -0 sess-notify -g 0
 	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	once_each /ok/bob 1
+}
+
+# due_fmt US: the time US (microseconds) as sess-notify prints a "due".
+due_fmt() {
+	printf '%s.%06dZ' "$(date -u -d "@$(($1 / 1000000))" +%Y-%m-%dT%H:%M:%S)" $(($1 % 1000000))
+}
+
+@test "grace: a row held back shows as waiting on every pass and in -n until it is due" {
+	receiver_start
+	run -0 sess-notify -r bob webhook "$RECV/ok/bob"
+	local left
+	left=$(($(now_us) - 5000000))
+	q "INSERT INTO presence_log (stream, time, member, conn, event, reason, last) VALUES ('chat/1', $left, 'bob', 'c1', 'leave', 'timeout', 1)"
+	notify chat/1 bob
+	run --separate-stderr -0 sess-notify -g 600
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	run --separate-stderr -0 sess-notify -g 600 -v
+	[ "$stderr" = "sess-notify: wait chat/1 0000000000000001 bob webhook: left less than the grace ago
+sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	run --separate-stderr -0 sess-notify -n -g 600
+	[ "$output" = '{"action":"wait","stream":"chat/1","offset":"0000000000000001","member":"bob","channel":"webhook","target":"'"$RECV"'/ok/bob","reason":"left less than the grace ago","due":"'"$(due_fmt $((left + 600000000)))"'"}' ]
+	[ "$stderr" = "sess-notify: 0 would send, 0 skipped, 0 failed, 0 retrying, 1 waiting (dry run: nothing changed)" ]
+	[ "$(accepted /ok/)" = 0 ]
+	[ "$(state_count pending)" = 1 ]
+}
+
+@test "grace: the grace of the pass that decides counts, not the one that held the row back" {
+	receiver_start
+	run -0 sess-notify -r bob webhook "$RECV/ok/bob"
+	q "INSERT INTO presence_log (stream, time, member, conn, event, reason, last) VALUES ('chat/1', $(now_us) - 5000000, 'bob', 'c1', 'leave', 'timeout', 1)"
+	notify chat/1 bob
+	run --separate-stderr -0 sess-notify -g 600
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	# bob left 5 s ago: with a grace of 1 s he is away now.
+	run --separate-stderr -0 sess-notify -n -g 1
+	[ "$output" = '{"action":"send","stream":"chat/1","offset":"0000000000000001","member":"bob","channel":"webhook","target":"'"$RECV"'/ok/bob","reason":"away"}' ]
+	[ "$stderr" = "sess-notify: 1 would send, 0 skipped, 0 failed, 0 retrying, 0 waiting (dry run: nothing changed)" ]
+	run --separate-stderr -0 sess-notify -g 1
+	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	once_each /ok/bob 1
+	# A follower wakes for a waiting row when its own grace is over.
+	q "INSERT INTO presence_log (stream, time, member, conn, event, reason, last) VALUES ('chat/2', $(now_us), 'bob', 'c1', 'leave', 'timeout', 1)"
+	notify chat/2 bob
+	run --separate-stderr -0 sess-notify -g 600
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	sess-notify -f -g 1 2>follow.err &
+	local f=$!
+	wait_for 20 accepted_n /ok/bob 2
+	kill -TERM "$f"
+	local st=0
+	wait "$f" || st=$?
+	[ "$st" = 0 ]
+	once_each /ok/bob 2
+	[ "$(tail -1 follow.err)" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+}
+
+@test "dry run: the planned sends are counted as would send" {
+	run -0 sess-notify -r bob stdout -
+	run -0 sess-notify -r carol stdout -
+	notify chat/1 bob carol
+	notify chat/2 bob
+	run --separate-stderr -0 sess-notify -n
+	[ "${#lines[@]}" = 3 ]
+	[ "$stderr" = "sess-notify: 3 would send, 0 skipped, 0 failed, 0 retrying, 0 waiting (dry run: nothing changed)" ]
+	[ "$(q "SELECT count(*) FROM notify_outbox")" = 0 ]
+	run --separate-stderr -0 sess-notify -o
+	[ "$stderr" = "sess-notify: 3 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 }
 
 @test "bad notify fields: the event is stored, the notification failed with the reason" {
@@ -566,7 +633,7 @@ carol|failed|1|HTTP 400: status 400" ]
 	[ "$output" = '{"action":"skip","stream":"chat/1","offset":"0000000000000001","member":"nobody","channel":null,"target":null,"reason":"unknown member: no channel registered for '"'nobody'"'"}
 {"action":"send","stream":"chat/1","offset":"0000000000000001","member":"bob","channel":"stdout","target":"-","reason":"away"}
 {"action":"skip","stream":"chat/2","offset":"0000000000000001","member":"bob","channel":"stdout","target":"-","reason":"present"}' ]
-	[ "$stderr" = "sess-notify: 0 sent, 2 skipped, 0 failed, 0 retrying, 0 waiting (dry run: nothing changed)" ]
+	[ "$stderr" = "sess-notify: 1 would send, 2 skipped, 0 failed, 0 retrying, 0 waiting (dry run: nothing changed)" ]
 	sqlite3 "$SESS_DB" .dump >after.sql
 	run -0 cmp before.sql after.sql
 	run --separate-stderr -2 sess-notify -n -f
