@@ -350,6 +350,32 @@ sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
 	[ "$stderr" = "sess-notify: 3 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 }
 
+@test "webhook: the signature is the HMAC-SHA256 keyed with the secret's hex text, as sess-notify(1) shows with openssl" {
+	receiver_start
+	run -0 sess-notify -r bob webhook "$RECV/ok/bob"
+	notify chat/1 bob
+	run -0 sess-notify
+	jget rec.jsonl body >body.json
+	jget rec.jsonl headers.sess-signature >sig
+	# body.json has the newline jget printed; the signed body does not.
+	printf '%s' "$(cat body.json)" >body.raw
+	local ts hex secret
+	ts=$(sed 's/^t=\([0-9]*\),v1=.*/\1/' sig)
+	hex=$(sed 's/.*,v1=//' sig)
+	# The example in sess-notify(1), as it is written there.
+	secret=$(sess-notify -k | jq -r .webhook_secret)
+	[ "$secret" = "$SECRET" ]
+	[ "${#secret}" = 64 ]
+	run -0 bash -c '{ printf "%s." "$1"; cat body.raw; } |
+	    openssl dgst -sha256 -hmac "$2" | sed "s/.*= //"' - "$ts" "$secret"
+	[ "$output" = "$hex" ]
+	# Keyed with the 32 bytes the hex spells, it would not match.
+	run -0 bash -c '{ printf "%s." "$1"; cat body.raw; } |
+	    openssl dgst -sha256 -mac HMAC -macopt "hexkey:$2" | sed "s/.*= //"' - "$ts" "$secret"
+	[ "${#output}" = 64 ]
+	[ "$output" != "$hex" ]
+}
+
 @test "bad notify fields: the event is stored, the notification failed with the reason" {
 	run -0 sess-notify -r bob stdout -
 	run -0 sess-pub chat/1 '{"notify":"bob"}' '{"notify":{"to":"bob"}}' \
