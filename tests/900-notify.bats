@@ -893,6 +893,7 @@ sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -n
 	[[ $output == *'"member":"bob","channel":"webhook","target":"'"$RECV"'/ok/bob","reason":"present"}'* ]]
 	[[ $output == *'"action":"send","stream":"chat/1","offset":"0000000000000002","member":"carol"'* ]]
+	[ "$stderr" = "sess-notify: 1 would send, 2 skipped, 0 failed, 0 retrying, 0 waiting (dry run: nothing changed)" ]
 	[ "$(state_count pending)" = 0 ]
 	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -v
 	[[ $stderr == *"sess-notify: skip chat/1 0000000000000002 bob webhook: present"* ]]
@@ -904,6 +905,25 @@ sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	[ "$(q "SELECT member, state, reason FROM notify_outbox ORDER BY member")" = "bob|skipped|present
 carol|sent|
 dave|skipped|read" ]
+}
+
+@test "remote (-u): a row held back for the grace counts once however many claims list it" {
+	receiver_start
+	sessd_start
+	run -0 sess-notify -u "$SESSD_URL" -r bob webhook "$RECV/ok/bob"
+	run -0 sess-notify -u "$SESSD_URL" -r carol webhook "$RECV/ok/carol"
+	q "INSERT INTO presence_log (stream, time, member, conn, event, reason, last) VALUES ('chat/1', $(now_us), 'bob', 'c1', 'leave', 'timeout', 1)"
+	notify chat/1 bob carol
+	# Each claim through sessd lists what waits; this pass makes two.
+	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -g 600 -v
+	[ "$(grep -c '^sess-notify: wait ' <<<"$stderr")" = 1 ]
+	[ "${stderr##*$'\n'}" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -g 600
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -g 0
+	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	once_each /ok/bob 1
+	once_each /ok/carol 1
 }
 
 @test "remote (-u): two processes through sessd deliver 1,000 notifications exactly once" {
