@@ -725,6 +725,8 @@ pass_setup(struct run *r, int oflag, long long timeout)
 	r->cfg.dry = r->dry;
 	r->cfg.report = on_report;
 	r->cfg.arg = r;
+	if ((r->waits = json_object()) == NULL)
+		err(EXIT_TEMP, "out of memory");
 	sess_notify_self(r->holder, sizeof(r->holder));
 	/*
 	 * Remote, the sessd reads the channel file beside its store at each
@@ -820,15 +822,12 @@ loop(struct run *r)
 int
 main(int argc, char **argv)
 {
-	struct run r = { .conc = 256, .cfg = { .grace = 30 * 1000000LL },
-	    .waits = json_object() };
+	struct run r = { .conc = 256, .cfg = { .grace = 30 * 1000000LL } };
 	struct opts o = { .timeout = 30 };
 	struct sess_conn *conn;
 	int c, closed;
 
 	closed = tool_init() != 0;
-	if (r.waits == NULL)
-		err(EXIT_TEMP, "out of memory");
 	options(&r, &o, argc, argv);
 	/* Only what prints needs a standard output. */
 	if (closed && (o.oflag || r.dry || o.op == 'k'))
