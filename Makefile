@@ -60,7 +60,7 @@ deps:
 	    --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(BUILD)/lib/%.o: lib/%.c lib/sess.h lib/internal.h | $(BUILD)/lib
+$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libsess.a: $(LIB_OBJ)

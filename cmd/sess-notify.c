@@ -59,7 +59,7 @@ on_signal(int sig)
 }
 
 struct counts {
-	long sent, skipped, failed, retrying, waiting;
+	long sent, skipped, failed, retrying;  /* sent: planned, if -n */
 };
 
 struct run {
@@ -78,10 +78,45 @@ struct run {
 	size_t ndone, inflight, conc;
 	int verbose, dry, follow;
 	struct counts c;
+	json_t *waits;            /* rows held back for the grace, by key */
 	char *conf;               /* the channel file, FILE.notify */
 	struct stat conf_st;      /* as it was when last read */
 	int conf_seen;
+	char *secret, *vapid;     /* the keys, unless a dry run */
+	char from[300];           /* sess@HOST, the default sender */
 };
+
+/* s, or "" for NULL. */
+static const char *
+str(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/*
+ * Notes which rows wait for the grace, so that a row a claim reports
+ * again (each pass lists what waits) counts once, and a row that has
+ * been decided since no longer counts.  Returns whether a waiting row
+ * is new.
+ */
+static int
+waits(struct run *r, int wait, const char *stream, const char *off,
+    const char *member, const char *kind, const char *target)
+{
+	char *k;
+	int fresh;
+
+	if (asprintf(&k, "%s\n%s\n%s\n%s\n%s", str(stream), str(off),
+	    str(member), str(kind), str(target)) < 0)
+		err(EXIT_TEMP, "out of memory");
+	fresh = wait && json_object_get(r->waits, k) == NULL;
+	if (fresh && json_object_set_new(r->waits, k, json_true()) != 0)
+		err(EXIT_TEMP, "out of memory");
+	if (!wait)
+		json_object_del(r->waits, k);
+	free(k);
+	return fresh;
+}
 
 /* Decisions from the outbox: skips, waits and failures found there. */
 static void
@@ -90,6 +125,7 @@ on_report(const char *json, void *arg)
 	struct run *r = arg;
 	json_t *v;
 	const char *a;
+	int fresh;
 
 	if (r->dry) {
 		tool_write(json, strlen(json));
@@ -99,12 +135,18 @@ on_report(const char *json, void *arg)
 	if ((v = json_loads(json, 0, NULL)) == NULL)
 		return;
 	a = json_string_value(json_object_get(v, "action"));
+	fresh = waits(r, a != NULL && strcmp(a, "wait") == 0,
+	    json_string_value(json_object_get(v, "stream")),
+	    json_string_value(json_object_get(v, "offset")),
+	    json_string_value(json_object_get(v, "member")),
+	    json_string_value(json_object_get(v, "channel")),
+	    json_string_value(json_object_get(v, "target")));
 	if (a != NULL && strcmp(a, "skip") == 0)
 		r->c.skipped++;
-	else if (a != NULL && strcmp(a, "wait") == 0)
-		r->c.waiting++;
 	else if (a != NULL && strcmp(a, "fail") == 0)
 		r->c.failed++;
+	else if (a != NULL && strcmp(a, "wait") == 0 && !fresh)
+		a = NULL;
 	if (r->verbose && !r->dry && a != NULL && strcmp(a, "send") != 0)
 		fprintf(stderr, "sess-notify: %s %s %s %s %s: %s\n", a,
 		    json_string_value(json_object_get(v, "stream")),
@@ -354,9 +396,15 @@ claim(struct run *r)
 	else if (sess_notify_claim(r->n, want, notes, &n, &e) != 0)
 		tool_die(&e);
 	for (i = 0; i < n; i++) {
-		if (r->dry)
+		char off[SESS_OFFSET_LEN + 1];
+
+		sess_offset_fmt(notes[i].seq, off);
+		waits(r, 0, notes[i].stream, off, notes[i].member,
+		    notes[i].kind, notes[i].target);
+		if (r->dry) {
+			r->c.sent++;
 			sess_note_free(&notes[i]);
-		else
+		} else
 			start(r, &notes[i]);
 	}
 	free(notes);
@@ -556,38 +604,38 @@ wait_some(struct run *r, int idle)
 		config(r, 0);
 }
 
-int
-main(int argc, char **argv)
-{
-	struct sess_notify_cfg cfg = { .grace = 30 * 1000000LL };
-	const char *db = NULL, *member = NULL, *url = NULL;
-	struct sess_conn *conn;
-	struct run r = { .conc = 256 };
-	struct sess_err e;
-	int c, op = 0, oflag = 0, drained, running, closed;
-	long long timeout = 30;
-	char *secret = NULL, *vapid = NULL, from[300], host[256];
-	int64_t last_reclaim;
-	struct sigaction sa;
+/* What the command line asks for, besides what goes in struct run. */
+struct opts {
+	const char *db, *url, *member;
+	int op;                   /* 'k', 'r', 'x', or 0 for a pass */
+	int oflag;
+	long long timeout;        /* seconds a send may take */
+	char **args;
+	int nargs;
+};
 
-	closed = tool_init() != 0;
-	while ((c = getopt_long(argc, argv, "b:c:d:fg:hkm:nor:t:u:vx:", longopts,
-	    NULL)) != -1) {
+static void
+options(struct run *r, struct opts *o, int argc, char **argv)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "b:c:d:fg:hkm:nor:t:u:vx:",
+	    longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
-			cfg.backoff = num("b", optarg, 1, 3600000) * 1000;
+			r->cfg.backoff = num("b", optarg, 1, 3600000) * 1000;
 			break;
 		case 'c':
-			r.conc = (size_t)num("c", optarg, 1, 4096);
+			r->conc = (size_t)num("c", optarg, 1, 4096);
 			break;
 		case 'd':
-			db = optarg;
+			o->db = optarg;
 			break;
 		case 'f':
-			r.follow = 1;
+			r->follow = 1;
 			break;
 		case 'g':
-			cfg.grace = num("g", optarg, 0, 86400) * 1000000;
+			r->cfg.grace = num("g", optarg, 0, 86400) * 1000000;
 			break;
 		case 'h':
 			usage(stdout);
@@ -595,175 +643,225 @@ main(int argc, char **argv)
 		case 'k':
 		case 'r':
 		case 'x':
-			if (op != 0 && op != c)
+			if (o->op != 0 && o->op != c)
 				usage(stderr);
-			op = c;
-			member = optarg;
+			o->op = c;
+			o->member = optarg;
 			break;
 		case 'm':
-			cfg.max_tries = (int)num("m", optarg, 1, 1000);
+			r->cfg.max_tries = (int)num("m", optarg, 1, 1000);
 			break;
 		case 'n':
-			r.dry = 1;
+			r->dry = 1;
 			break;
 		case 'o':
-			oflag = 1;
+			o->oflag = 1;
 			break;
 		case 't':
-			timeout = num("t", optarg, 1, 3600);
+			o->timeout = num("t", optarg, 1, 3600);
 			break;
 		case 'u':
-			url = optarg;
+			o->url = optarg;
 			break;
 		case 'v':
-			r.verbose = 1;
+			r->verbose = 1;
 			break;
 		default:
 			usage(stderr);
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (op == 'k' && argc != 0)
+	o->args = argv + optind;
+	o->nargs = argc - optind;
+	if (o->op != 'r' && o->op != 'x' && o->nargs != 0)
 		usage(stderr);
-	if (op == 0 && argc != 0)
-		usage(stderr);
-	if (r.dry && (r.follow || oflag))
+	if (r->dry && (r->follow || o->oflag))
 		errx(EXIT_USAGE, "-n is a single pass that sends nothing: not "
 		    "with -f or -o");
-	/* Only what prints needs a standard output. */
-	if (closed && (oflag || r.dry || op == 'k'))
-		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
-	conn = tool_conn(db, url, tool_sync(NULL));
-	r.st = sess_conn_store(conn);
-	if ((r.rm = sess_conn_remote(conn)) != NULL)
-		r.url = url != NULL ? url : getenv("SESS_URL");
-	if (op == 'k' || op == 'r' || op == 'x') {
-		c = op == 'k' ? keys(&r) : channel(&r, op == 'r', member, argc,
-		    argv);
-		sess_conn_close(conn);
-		return c;
-	}
+}
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-		errx(EXIT_TEMP, "cannot initialise libcurl");
+/* How the channels send: the keys, SMTP, links, from the environment. */
+static void
+send_setup(struct run *r, long long timeout)
+{
+	char host[256];
+
 	/* A dry run sends nothing and must not make keys either. */
-	if (!r.dry && r.rm != NULL)
-		remote_keys(&r, &secret, &vapid);
-	else if (!r.dry) {
-		secret = key(r.st, "webhook-secret", make_secret);
-		vapid = key(r.st, "vapid", sess_push_vapid_new);
+	if (!r->dry && r->rm != NULL)
+		remote_keys(r, &r->secret, &r->vapid);
+	else if (!r->dry) {
+		r->secret = key(r->st, "webhook-secret", make_secret);
+		r->vapid = key(r->st, "vapid", sess_push_vapid_new);
 	}
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
-	snprintf(from, sizeof(from), "sess@%s", host);
-	r.sc.secret = secret;
-	r.sc.vapid = vapid;
-	r.sc.vapid_subject = env(getenv("SESS_VAPID_SUBJECT"),
+	snprintf(r->from, sizeof(r->from), "sess@%s", host);
+	r->sc.secret = r->secret;
+	r->sc.vapid = r->vapid;
+	r->sc.vapid_subject = env(getenv("SESS_VAPID_SUBJECT"),
 	    "mailto:sess@localhost");
-	r.sc.push_ttl = 86400;
-	r.sc.smtp_url = env(getenv("SESS_SMTP_URL"), NULL);
-	r.sc.smtp_from = env(getenv("SESS_SMTP_FROM"), from);
-	r.sc.smtp_starttls = strcmp(env(getenv("SESS_SMTP_STARTTLS"), "0"),
+	r->sc.push_ttl = 86400;
+	r->sc.smtp_url = env(getenv("SESS_SMTP_URL"), NULL);
+	r->sc.smtp_from = env(getenv("SESS_SMTP_FROM"), r->from);
+	r->sc.smtp_starttls = strcmp(env(getenv("SESS_SMTP_STARTTLS"), "0"),
 	    "0") != 0;
-	r.sc.link_base = env(getenv("SESS_LINK_URL"), NULL);
-	r.sc.cainfo = env(getenv("SESS_CA_FILE"), NULL);
-	r.sc.timeout_ms = (long)timeout * 1000;
-	if (strchr(r.sc.smtp_from, '\r') || strchr(r.sc.smtp_from, '\n'))
+	r->sc.link_base = env(getenv("SESS_LINK_URL"), NULL);
+	r->sc.cainfo = env(getenv("SESS_CA_FILE"), NULL);
+	r->sc.timeout_ms = (long)timeout * 1000;
+	if (strchr(r->sc.smtp_from, '\r') || strchr(r->sc.smtp_from, '\n'))
 		errx(EXIT_USAGE, "SESS_SMTP_FROM: CR or LF in an address");
+}
+
+/* The outbox (or the sessd's), the channel file, transfers, signals. */
+static void
+pass_setup(struct run *r, int oflag, long long timeout)
+{
+	struct sess_err e;
+	struct sigaction sa;
 
 	/* A lease outlives the longest send, so no one else takes it. */
-	cfg.lease = (2 * timeout + 60) * 1000000;
-	cfg.stdout_kind = oflag || r.dry;
-	cfg.dry = r.dry;
-	cfg.report = on_report;
-	cfg.arg = &r;
-	r.cfg = cfg;
-	sess_notify_self(r.holder, sizeof(r.holder));
+	r->cfg.lease = (2 * timeout + 60) * 1000000;
+	r->cfg.stdout_kind = oflag || r->dry;
+	r->cfg.dry = r->dry;
+	r->cfg.report = on_report;
+	r->cfg.arg = r;
+	if ((r->waits = json_object()) == NULL)
+		err(EXIT_TEMP, "out of memory");
+	sess_notify_self(r->holder, sizeof(r->holder));
 	/*
 	 * Remote, the sessd reads the channel file beside its store at each
 	 * claim, and takes leases back when the first claim asks it to.
 	 */
-	if (r.rm != NULL)
-		r.reclaim = !r.dry;
+	if (r->rm != NULL)
+		r->reclaim = !r->dry;
 	else {
-		if ((r.n = sess_notify_open(r.st, &cfg, &e)) == NULL)
+		if ((r->n = sess_notify_open(r->st, &r->cfg, &e)) == NULL)
 			tool_die(&e);
-		if (asprintf(&r.conf, "%s.notify", sess_store_path(r.st)) < 0)
+		if (asprintf(&r->conf, "%s.notify", sess_store_path(r->st)) < 0)
 			err(EXIT_TEMP, "out of memory");
-		config(&r, 1);
+		config(r, 1);
 	}
-	if ((r.done = calloc(r.conc + FLUSH_AT, sizeof(*r.done))) == NULL ||
-	    (r.multi = curl_multi_init()) == NULL)
+	if ((r->done = calloc(r->conc + FLUSH_AT, sizeof(*r->done))) == NULL ||
+	    (r->multi = curl_multi_init()) == NULL)
 		err(EXIT_TEMP, "out of memory");
-	curl_multi_setopt(r.multi, CURLMOPT_MAXCONNECTS, (long)r.conc);
-	if (r.follow && r.st != NULL &&
-	    (r.watch = sess_watch_open(r.st, &e)) == NULL)
+	curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, (long)r->conc);
+	if (r->follow && r->st != NULL &&
+	    (r->watch = sess_watch_open(r->st, &e)) == NULL)
 		tool_die(&e);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+}
 
-	if (!r.dry && r.n != NULL && sess_notify_reclaim(r.n, &e) < 0)
+/* A follower, idle: waits, then takes dead holders' leases back. */
+static void
+idle(struct run *r, int64_t *last_reclaim)
+{
+	struct sess_err e;
+
+	wait_some(r, 1);
+	if (sess_now() - *last_reclaim > RECLAIM_US) {
+		if (r->rm != NULL)
+			r->reclaim = 1;
+		else if (sess_notify_reclaim(r->n, &e) < 0)
+			tool_die(&e);
+		*last_reclaim = sess_now();
+	}
+}
+
+/* Claims, sends and records until nothing is due (or, with -f, a signal). */
+static void
+loop(struct run *r)
+{
+	struct sess_err e;
+	int64_t last_reclaim;
+	int drained = 0, running;
+
+	if (!r->dry && r->n != NULL && sess_notify_reclaim(r->n, &e) < 0)
 		tool_die(&e);
 	last_reclaim = sess_now();
-	drained = 0;
 	for (;;) {
 		/*
 		 * Refill once an eighth of the slots is free: claims come in
 		 * batches (one transaction each), yet the slots stay busy.
 		 */
 		if (!stopping && !drained &&
-		    r.inflight <= r.conc - (r.conc + 7) / 8) {
-			if (claim(&r) == 0)
+		    r->inflight <= r->conc - (r->conc + 7) / 8) {
+			if (claim(r) == 0)
 				drained = 1;
-			if (r.dry)
+			if (r->dry)
 				break;
 		}
-		curl_multi_perform(r.multi, &running);
-		reap(&r);
+		curl_multi_perform(r->multi, &running);
+		reap(r);
 		/*
 		 * What the providers accepted is recorded at once, in one
 		 * transaction per round: a kill between a provider's answer
 		 * and this commit is the only way a send can be repeated,
 		 * and the window stays that short.
 		 */
-		if (r.ndone > 0) {
-			flush(&r);
+		if (r->ndone > 0) {
+			flush(r);
 			drained = 0;
 		}
-		if (r.inflight == 0 && r.ndone == 0 && (drained || stopping)) {
-			if (!r.follow || stopping)
+		if (r->inflight == 0 && r->ndone == 0 &&
+		    (drained || stopping)) {
+			if (!r->follow || stopping)
 				break;
-			wait_some(&r, 1);
+			idle(r, &last_reclaim);
 			drained = 0;
-			if (sess_now() - last_reclaim > RECLAIM_US) {
-				if (r.rm != NULL)
-					r.reclaim = 1;
-				else if (sess_notify_reclaim(r.n, &e) < 0)
-					tool_die(&e);
-				last_reclaim = sess_now();
-			}
 			continue;
 		}
-		if (r.inflight > 0)
-			wait_some(&r, 0);
+		if (r->inflight > 0)
+			wait_some(r, 0);
 	}
-	flush(&r);
-	fprintf(stderr, "sess-notify: %ld sent, %ld skipped, %ld failed, "
-	    "%ld retrying, %ld waiting%s\n", r.c.sent, r.c.skipped, r.c.failed,
-	    r.c.retrying, r.c.waiting, r.dry ? " (dry run: nothing changed)" :
+	flush(r);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct run r = { .conc = 256, .cfg = { .grace = 30 * 1000000LL } };
+	struct opts o = { .timeout = 30 };
+	struct sess_conn *conn;
+	int c, closed;
+
+	closed = tool_init() != 0;
+	options(&r, &o, argc, argv);
+	/* Only what prints needs a standard output. */
+	if (closed && (o.oflag || r.dry || o.op == 'k'))
+		errx(EXIT_TEMP, "stdout: %s", strerror(EBADF));
+	conn = tool_conn(o.db, o.url, tool_sync(NULL));
+	r.st = sess_conn_store(conn);
+	if ((r.rm = sess_conn_remote(conn)) != NULL)
+		r.url = o.url != NULL ? o.url : getenv("SESS_URL");
+	if (o.op != 0) {
+		c = o.op == 'k' ? keys(&r) : channel(&r, o.op == 'r', o.member,
+		    o.nargs, o.args);
+		sess_conn_close(conn);
+		return c;
+	}
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		errx(EXIT_TEMP, "cannot initialise libcurl");
+	send_setup(&r, o.timeout);
+	pass_setup(&r, o.oflag, o.timeout);
+	loop(&r);
+	fprintf(stderr, "sess-notify: %ld %s, %ld skipped, %ld failed, "
+	    "%ld retrying, %zu waiting%s\n", r.c.sent, r.dry ? "would send" :
+	    "sent", r.c.skipped, r.c.failed, r.c.retrying,
+	    json_object_size(r.waits), r.dry ? " (dry run: nothing changed)" :
 	    "");
+	json_decref(r.waits);
 	sess_watch_close(r.watch);
 	curl_multi_cleanup(r.multi);
 	sess_notify_close(r.n);
 	sess_conn_close(conn);
 	free(r.done);
 	free(r.conf);
-	free(secret);
-	free(vapid);
+	free(r.secret);
+	free(r.vapid);
 	curl_global_cleanup();
 	return tool_finish(0);
 }

@@ -290,8 +290,8 @@ sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
 	[ "$(accepted /ok/)" = 0 ]
 	[ "$(state_count pending)" = 1 ]
-	# The row is due when the grace after the leave is over.
-	[ "$(q "SELECT next_try - (SELECT time FROM presence_log) FROM notify_outbox")" = 600000000 ]
+	# The row keeps when bob left: each pass adds its own grace to it.
+	[ "$(q "SELECT next_try - (SELECT time FROM presence_log) FROM notify_outbox")" = 0 ]
 	# A lease that ran out unswept counts as a leave too.
 	q "INSERT INTO presence VALUES ('chat/1', 'bob', 'c2', NULL, 1, $(now_us) - 1000000, NULL)"
 	q "UPDATE notify_outbox SET next_try = 0"
@@ -301,6 +301,99 @@ sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	run --separate-stderr -0 sess-notify -g 0
 	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	once_each /ok/bob 1
+}
+
+# due_fmt US: the time US (microseconds) as sess-notify prints a "due".
+due_fmt() {
+	printf '%s.%06dZ' "$(date -u -d "@$(($1 / 1000000))" +%Y-%m-%dT%H:%M:%S)" $(($1 % 1000000))
+}
+
+@test "grace: a row held back shows as waiting on every pass and in -n until it is due" {
+	receiver_start
+	run -0 sess-notify -r bob webhook "$RECV/ok/bob"
+	local left
+	left=$(($(now_us) - 5000000))
+	q "INSERT INTO presence_log (stream, time, member, conn, event, reason, last) VALUES ('chat/1', $left, 'bob', 'c1', 'leave', 'timeout', 1)"
+	notify chat/1 bob
+	run --separate-stderr -0 sess-notify -g 600
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	run --separate-stderr -0 sess-notify -g 600 -v
+	[ "$stderr" = "sess-notify: wait chat/1 0000000000000001 bob webhook: left less than the grace ago
+sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	run --separate-stderr -0 sess-notify -n -g 600
+	[ "$output" = '{"action":"wait","stream":"chat/1","offset":"0000000000000001","member":"bob","channel":"webhook","target":"'"$RECV"'/ok/bob","reason":"left less than the grace ago","due":"'"$(due_fmt $((left + 600000000)))"'"}' ]
+	[ "$stderr" = "sess-notify: 0 would send, 0 skipped, 0 failed, 0 retrying, 1 waiting (dry run: nothing changed)" ]
+	[ "$(accepted /ok/)" = 0 ]
+	[ "$(state_count pending)" = 1 ]
+}
+
+@test "grace: the grace of the pass that decides counts, not the one that held the row back" {
+	receiver_start
+	run -0 sess-notify -r bob webhook "$RECV/ok/bob"
+	q "INSERT INTO presence_log (stream, time, member, conn, event, reason, last) VALUES ('chat/1', $(now_us) - 5000000, 'bob', 'c1', 'leave', 'timeout', 1)"
+	notify chat/1 bob
+	run --separate-stderr -0 sess-notify -g 600
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	# bob left 5 s ago: with a grace of 1 s he is away now.
+	run --separate-stderr -0 sess-notify -n -g 1
+	[ "$output" = '{"action":"send","stream":"chat/1","offset":"0000000000000001","member":"bob","channel":"webhook","target":"'"$RECV"'/ok/bob","reason":"away"}' ]
+	[ "$stderr" = "sess-notify: 1 would send, 0 skipped, 0 failed, 0 retrying, 0 waiting (dry run: nothing changed)" ]
+	run --separate-stderr -0 sess-notify -g 1
+	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	once_each /ok/bob 1
+	# A follower wakes for a waiting row when its own grace is over.
+	q "INSERT INTO presence_log (stream, time, member, conn, event, reason, last) VALUES ('chat/2', $(now_us), 'bob', 'c1', 'leave', 'timeout', 1)"
+	notify chat/2 bob
+	run --separate-stderr -0 sess-notify -g 600
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	sess-notify -f -g 1 2>follow.err &
+	local f=$!
+	wait_for 20 accepted_n /ok/bob 2
+	kill -TERM "$f"
+	local st=0
+	wait "$f" || st=$?
+	[ "$st" = 0 ]
+	once_each /ok/bob 2
+	[ "$(tail -1 follow.err)" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+}
+
+@test "dry run: the planned sends are counted as would send" {
+	run -0 sess-notify -r bob stdout -
+	run -0 sess-notify -r carol stdout -
+	notify chat/1 bob carol
+	notify chat/2 bob
+	run --separate-stderr -0 sess-notify -n
+	[ "${#lines[@]}" = 3 ]
+	[ "$stderr" = "sess-notify: 3 would send, 0 skipped, 0 failed, 0 retrying, 0 waiting (dry run: nothing changed)" ]
+	[ "$(q "SELECT count(*) FROM notify_outbox")" = 0 ]
+	run --separate-stderr -0 sess-notify -o
+	[ "$stderr" = "sess-notify: 3 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+}
+
+@test "webhook: the signature is the HMAC-SHA256 keyed with the secret's hex text, as sess-notify(1) shows with openssl" {
+	receiver_start
+	run -0 sess-notify -r bob webhook "$RECV/ok/bob"
+	notify chat/1 bob
+	run -0 sess-notify
+	jget rec.jsonl body >body.json
+	jget rec.jsonl headers.sess-signature >sig
+	# body.json has the newline jget printed; the signed body does not.
+	printf '%s' "$(cat body.json)" >body.raw
+	local ts hex secret
+	ts=$(sed 's/^t=\([0-9]*\),v1=.*/\1/' sig)
+	hex=$(sed 's/.*,v1=//' sig)
+	# The example in sess-notify(1), as it is written there.
+	secret=$(sess-notify -k | jq -r .webhook_secret)
+	[ "$secret" = "$SECRET" ]
+	[ "${#secret}" = 64 ]
+	run -0 bash -c '{ printf "%s." "$1"; cat body.raw; } |
+	    openssl dgst -sha256 -hmac "$2" | sed "s/.*= //"' - "$ts" "$secret"
+	[ "$output" = "$hex" ]
+	# Keyed with the 32 bytes the hex spells, it would not match.
+	run -0 bash -c '{ printf "%s." "$1"; cat body.raw; } |
+	    openssl dgst -sha256 -mac HMAC -macopt "hexkey:$2" | sed "s/.*= //"' - "$ts" "$secret"
+	[ "${#output}" = 64 ]
+	[ "$output" != "$hex" ]
 }
 
 @test "bad notify fields: the event is stored, the notification failed with the reason" {
@@ -586,7 +679,7 @@ carol|failed|1|HTTP 400: status 400" ]
 	[ "$output" = '{"action":"skip","stream":"chat/1","offset":"0000000000000001","member":"nobody","channel":null,"target":null,"reason":"unknown member: no channel registered for '"'nobody'"'"}
 {"action":"send","stream":"chat/1","offset":"0000000000000001","member":"bob","channel":"stdout","target":"-","reason":"away"}
 {"action":"skip","stream":"chat/2","offset":"0000000000000001","member":"bob","channel":"stdout","target":"-","reason":"present"}' ]
-	[ "$stderr" = "sess-notify: 0 sent, 2 skipped, 0 failed, 0 retrying, 0 waiting (dry run: nothing changed)" ]
+	[ "$stderr" = "sess-notify: 1 would send, 2 skipped, 0 failed, 0 retrying, 0 waiting (dry run: nothing changed)" ]
 	sqlite3 "$SESS_DB" .dump >after.sql
 	run -0 cmp before.sql after.sql
 	run --separate-stderr -2 sess-notify -n -f
@@ -820,6 +913,7 @@ sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -n
 	[[ $output == *'"member":"bob","channel":"webhook","target":"'"$RECV"'/ok/bob","reason":"present"}'* ]]
 	[[ $output == *'"action":"send","stream":"chat/1","offset":"0000000000000002","member":"carol"'* ]]
+	[ "$stderr" = "sess-notify: 1 would send, 2 skipped, 0 failed, 0 retrying, 0 waiting (dry run: nothing changed)" ]
 	[ "$(state_count pending)" = 0 ]
 	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -v
 	[[ $stderr == *"sess-notify: skip chat/1 0000000000000002 bob webhook: present"* ]]
@@ -831,6 +925,25 @@ sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
 	[ "$(q "SELECT member, state, reason FROM notify_outbox ORDER BY member")" = "bob|skipped|present
 carol|sent|
 dave|skipped|read" ]
+}
+
+@test "remote (-u): a row held back for the grace counts once however many claims list it" {
+	receiver_start
+	sessd_start
+	run -0 sess-notify -u "$SESSD_URL" -r bob webhook "$RECV/ok/bob"
+	run -0 sess-notify -u "$SESSD_URL" -r carol webhook "$RECV/ok/carol"
+	q "INSERT INTO presence_log (stream, time, member, conn, event, reason, last) VALUES ('chat/1', $(now_us), 'bob', 'c1', 'leave', 'timeout', 1)"
+	notify chat/1 bob carol
+	# Each claim through sessd lists what waits; this pass makes two.
+	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -g 600 -v
+	[ "$(grep -c '^sess-notify: wait ' <<<"$stderr")" = 1 ]
+	[ "${stderr##*$'\n'}" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -g 600
+	[ "$stderr" = "sess-notify: 0 sent, 0 skipped, 0 failed, 0 retrying, 1 waiting" ]
+	run --separate-stderr -0 sess-notify -u "$SESSD_URL" -g 0
+	[ "$stderr" = "sess-notify: 1 sent, 0 skipped, 0 failed, 0 retrying, 0 waiting" ]
+	once_each /ok/bob 1
+	once_each /ok/carol 1
 }
 
 @test "remote (-u): two processes through sessd deliver 1,000 notifications exactly once" {
