@@ -159,35 +159,20 @@ on_report(const char *json, void *arg)
 	json_decref(v);
 }
 
-/* A JSON request to the sessd's /v1/notify/WHAT; the answer (new). */
+/* A JSON request to the sessd's notify outbox (WHAT); the answer (new). */
 static json_t *
 call(struct run *r, const char *method, const char *what, json_t *body)
 {
-	struct sess_buf out;
 	struct sess_err e;
 	json_t *v;
-	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-	int rc;
 
+	v = sess_remote_notify(r->rm, method, what, body, REMOTE_MS, &e);
 	json_decref(body);
-	if (body != NULL && text == NULL)
-		errx(EXIT_TEMP, "out of memory");
-	sess_buf_init(&out, 256 << 20);
-	rc = sess_remote_call(r->rm, method, "/v1/notify", what, NULL,
-	    text ? text : "{}", text ? strlen(text) : 2, REMOTE_MS, &out, NULL,
-	    &e);
-	free(text);
-	if (rc != 0) {
-		sess_buf_release(&out);
+	if (v == NULL) {
 		if (e.code == SESS_ENOENT)
 			errx(EXIT_NO, "%s", e.msg);
 		tool_die(&e);
 	}
-	v = json_loadb(out.p ? out.p : "", out.len, 0, NULL);
-	sess_buf_release(&out);
-	if (!json_is_object(v))
-		errx(EXIT_TEMP, "%s: the sessd's answer to %s is not JSON",
-		    r->url, what);
 	return v;
 }
 
@@ -570,10 +555,10 @@ config_changed(struct run *r)
 static void
 wait_some(struct run *r, int idle)
 {
-	struct curl_waitfd wfd[1];
+	struct curl_waitfd wfd[2];
 	struct sess_err e;
 	int64_t when, now;
-	int ms = 100, nfd = 0;
+	int ms = 100, nfd = 0, w = -1, h = -1;
 
 	if (idle) {
 		if (r->rm != NULL)
@@ -586,19 +571,28 @@ wait_some(struct run *r, int idle)
 			ms = when <= now ? 0 : (int)((when - now + 999) / 1000);
 	}
 	if (r->watch != NULL && sess_watch_fd(r->watch) >= 0) {
-		wfd[0].fd = sess_watch_fd(r->watch);
-		wfd[0].events = CURL_WAIT_POLLIN;
-		wfd[0].revents = 0;
-		nfd = 1;
+		wfd[nfd].fd = sess_watch_fd(r->watch);
+		wfd[nfd].events = CURL_WAIT_POLLIN;
+		wfd[nfd].revents = 0;
+		w = nfd++;
+	}
+	if (r->follow && r->cfg.stdout_kind) {
+		/* -f -o: the reader of what it prints going away ends it. */
+		wfd[nfd].fd = 1;
+		wfd[nfd].events = 0;
+		wfd[nfd].revents = 0;
+		h = nfd++;
 	}
 	curl_multi_poll(r->multi, wfd, (unsigned)nfd, ms, NULL);
-	if (nfd && wfd[0].revents)
+	if (h >= 0 && sess_hangup_wait(1, 0))
+		stopping = 1;
+	if (w >= 0 && wfd[w].revents)
 		sess_watch_drain(r->watch);
 	/*
 	 * New events may have come: every commit touches the wake file,
 	 * and an idle follower looks once a second in any case.
 	 */
-	if (r->n != NULL && (idle || (nfd && wfd[0].revents)))
+	if (r->n != NULL && (idle || (w >= 0 && wfd[w].revents)))
 		sess_notify_rescan(r->n);
 	if (idle && r->rm == NULL && config_changed(r))
 		config(r, 0);

@@ -988,3 +988,12 @@ dave|skipped|read" ]
 	[[ $output == *'"member":"bob","channel":"stdout"'* ]]
 	[ "$(state_count sent)" = 1 ]
 }
+
+@test "follow: -f -o under head -1 ends with 0 once its reader has gone" {
+	run -0 sess-notify -r bob stdout -
+	notify chat/1 bob
+	# 0, not 124 (the bound) nor a signal: it ended when head did.
+	timeout 20 bash -c 'sess-notify -f -o | head -n 1 >first; exit "${PIPESTATUS[0]}"'
+	[[ $(cat first) == *'"member":"bob","channel":"stdout"'* ]]
+	[ "$(state_count sent)" = 1 ]
+}
