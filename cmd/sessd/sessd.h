@@ -206,6 +206,12 @@ void conn_close_after(struct conn *c);
 /* The 101 head is queued: c carries WebSocket frames from now on. */
 void conn_upgraded(struct conn *c, struct wsconn *ws);
 
+/* sessd-query.c: percent-decoding, query parameters. */
+/* Percent-decodes p[0..n) into out; -1 on a bad escape or no room. */
+long pct_decode(const char *p, size_t n, char *out, size_t size, int plus);
+/* A query parameter, decoded; 0, or -1 if absent or bad. */
+int query_get(const char *q, const char *name, char *out, size_t size);
+
 /*
  * sessd-route.c: the route table.  A handler gets arg, the decoded stream
  * name (or the rest of a reserved path, or the path), and qs, the query
@@ -278,10 +284,6 @@ int hook_jwks(struct conn *c);
 const char *hook_kid(void);
 /* bytes random bytes as hex into out (2 * bytes + 1). */
 void hook_random(char *out, size_t bytes);
-/* Percent-decodes p[0..n) into out; -1 on a bad escape or no room. */
-long pct_decode(const char *p, size_t n, char *out, size_t size, int plus);
-/* A query parameter, decoded; 0, or -1 if absent or bad. */
-int query_get(const char *q, const char *name, char *out, size_t size);
 /* The cursor floor for a request's cursor parameter (or NULL). */
 int64_t cursor_floor(const char *client);
 /* The cursor to give now: the current interval, never below floor. */
