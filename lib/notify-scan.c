@@ -230,14 +230,15 @@ struct scan_stream {
 	char *name;
 };
 
-/* Turns the notify fields of new events into rows; in a transaction. */
-int
-sess_notify_scan(struct sess_notify *n, int *changed, struct sess_err *e)
+/* The streams with events the scan has not seen: *out, *nout of them. */
+static int
+scan_streams(struct sess_notify *n, struct scan_stream **out, size_t *nout,
+    struct sess_err *e)
 {
 	struct scan_stream *ss = NULL, *tmp;
-	size_t nss = 0, cap = 0, i;
+	size_t nss = 0, cap = 0;
 	sqlite3_stmt *s;
-	int rc = 0;
+	int rc;
 
 	if ((s = sess_notify_q(n, Q_STREAMS, e)) == NULL)
 		return e ? e->code : SESS_EIO;
@@ -245,9 +246,8 @@ sess_notify_scan(struct sess_notify *n, int *changed, struct sess_err *e)
 		if (nss == cap) {
 			cap = cap ? 2 * cap : 16;
 			if ((tmp = realloc(ss, cap * sizeof(*ss))) == NULL) {
-				rc = sess_err_set(e, SESS_ENOMEM,
-				    "out of memory");
-				goto out;
+				rc = SQLITE_NOMEM;
+				break;
 			}
 			ss = tmp;
 		}
@@ -258,82 +258,109 @@ sess_notify_scan(struct sess_notify *n, int *changed, struct sess_err *e)
 		nss++;
 	}
 	sqlite3_reset(s);
-	if (rc != SQLITE_DONE) {
-		rc = sess_dberr(n->st, rc, "scan streams", e);
-		goto out;
+	*out = ss;
+	*nout = nss;
+	if (rc == SQLITE_NOMEM)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	return rc == SQLITE_DONE ? 0 : sess_dberr(n->st, rc, "scan streams",
+	    e);
+}
+
+/* An event of a batch that asks for a notification. */
+struct scan_ev {
+	int64_t seq, time;
+	json_t *nf;
+};
+
+/*
+ * One batch of stream ss after ss->pos (SCAN_BATCH events at most): the
+ * events with a notify field, outcome events aside, made into rows.
+ */
+static int
+scan_batch(struct sess_notify *n, struct scan_stream *ss, struct sess_err *e)
+{
+	int64_t upto = ss->tail;
+	struct scan_ev *ev;
+	sqlite3_stmt *s;
+	size_t nev = 0, k;
+	int rc;
+
+	if (upto - ss->pos > SCAN_BATCH)
+		upto = ss->pos + SCAN_BATCH;
+	if ((s = sess_notify_q(n, Q_EVENTS, e)) == NULL)
+		return e ? e->code : SESS_EIO;
+	if ((ev = calloc(SCAN_BATCH, sizeof(*ev))) == NULL)
+		return sess_err_set(e, SESS_ENOMEM, "out of memory");
+	sqlite3_bind_int64(s, 1, ss->id);
+	sqlite3_bind_int64(s, 2, ss->pos);
+	sqlite3_bind_int64(s, 3, upto);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *d = sqlite3_column_blob(s, 2);
+		int len = sqlite3_column_bytes(s, 2);
+		json_t *v, *type;
+
+		v = json_loadb(d ? d : "", (size_t)len, 0, NULL);
+		type = json_object_get(v, "type");
+		/* Outcome events never notify. */
+		if (json_is_object(v) && json_object_get(v, "notify") != NULL &&
+		    !(json_is_string(type) && strncmp(json_string_value(type),
+		    "notify.", 7) == 0)) {
+			ev[nev].seq = sqlite3_column_int64(s, 0);
+			ev[nev].time = sqlite3_column_int64(s, 1);
+			ev[nev].nf = json_incref(json_object_get(v, "notify"));
+			nev++;
+		}
+		json_decref(v);
 	}
-	rc = 0;
-	if (nss > 0)
+	sqlite3_reset(s);
+	rc = rc == SQLITE_DONE ? 0 : sess_dberr(n->st, rc, "scan events", e);
+	for (k = 0; k < nev; k++) {
+		if (rc == 0)
+			rc = scan_event(n, ss->name, ev[k].seq, ev[k].time,
+			    ev[k].nf, e);
+		json_decref(ev[k].nf);
+	}
+	free(ev);
+	if (rc == 0)
+		ss->pos = upto;
+	return rc;
+}
+
+/* Where the scan of stream ss is now, kept for the next one. */
+static int
+scan_save(struct sess_notify *n, const struct scan_stream *ss,
+    struct sess_err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = sess_notify_q(n, Q_SCANPOS, e)) == NULL)
+		return e ? e->code : SESS_EIO;
+	sqlite3_bind_int64(s, 1, ss->id);
+	sqlite3_bind_int64(s, 2, ss->pos);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : sess_dberr(n->st, rc, "scan position",
+	    e);
+}
+
+/* Turns the notify fields of new events into rows; in a transaction. */
+int
+sess_notify_scan(struct sess_notify *n, int *changed, struct sess_err *e)
+{
+	struct scan_stream *ss = NULL;
+	size_t nss = 0, i;
+	int rc;
+
+	rc = scan_streams(n, &ss, &nss, e);
+	if (rc == 0 && nss > 0)
 		*changed = 1;
 	for (i = 0; i < nss && rc == 0; i++) {
-		while (ss[i].pos < ss[i].tail && rc == 0) {
-			int64_t upto = ss[i].tail;
-			struct { int64_t seq, time; json_t *nf; } *ev = NULL;
-			size_t nev = 0, k;
-
-			if (upto - ss[i].pos > SCAN_BATCH)
-				upto = ss[i].pos + SCAN_BATCH;
-			if ((s = sess_notify_q(n, Q_EVENTS, e)) == NULL) {
-				rc = e ? e->code : SESS_EIO;
-				break;
-			}
-			sqlite3_bind_int64(s, 1, ss[i].id);
-			sqlite3_bind_int64(s, 2, ss[i].pos);
-			sqlite3_bind_int64(s, 3, upto);
-			if ((ev = calloc(SCAN_BATCH, sizeof(*ev))) == NULL) {
-				rc = sess_err_set(e, SESS_ENOMEM,
-				    "out of memory");
-				break;
-			}
-			while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-				const char *d = sqlite3_column_blob(s, 2);
-				int len = sqlite3_column_bytes(s, 2);
-				json_t *v, *type;
-
-				v = json_loadb(d ? d : "", (size_t)len, 0,
-				    NULL);
-				type = json_object_get(v, "type");
-				/* Outcome events never notify. */
-				if (json_is_object(v) && json_object_get(v,
-				    "notify") != NULL && !(json_is_string(type)
-				    && strncmp(json_string_value(type),
-				    "notify.", 7) == 0)) {
-					ev[nev].seq = sqlite3_column_int64(s,
-					    0);
-					ev[nev].time = sqlite3_column_int64(s,
-					    1);
-					ev[nev].nf = json_incref(
-					    json_object_get(v, "notify"));
-					nev++;
-				}
-				json_decref(v);
-			}
-			sqlite3_reset(s);
-			rc = rc == SQLITE_DONE ? 0 :
-			    sess_dberr(n->st, rc, "scan events", e);
-			for (k = 0; k < nev; k++) {
-				if (rc == 0)
-					rc = scan_event(n, ss[i].name,
-					    ev[k].seq, ev[k].time, ev[k].nf, e);
-				json_decref(ev[k].nf);
-			}
-			free(ev);
-			ss[i].pos = upto;
-		}
-		if (rc != 0)
-			break;
-		if ((s = sess_notify_q(n, Q_SCANPOS, e)) == NULL) {
-			rc = e ? e->code : SESS_EIO;
-			break;
-		}
-		sqlite3_bind_int64(s, 1, ss[i].id);
-		sqlite3_bind_int64(s, 2, ss[i].pos);
-		rc = sqlite3_step(s);
-		sqlite3_reset(s);
-		rc = rc == SQLITE_DONE ? 0 :
-		    sess_dberr(n->st, rc, "scan position", e);
+		while (ss[i].pos < ss[i].tail && rc == 0)
+			rc = scan_batch(n, &ss[i], e);
+		if (rc == 0)
+			rc = scan_save(n, &ss[i], e);
 	}
-out:
 	for (i = 0; i < nss; i++)
 		free(ss[i].name);
 	free(ss);
