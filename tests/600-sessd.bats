@@ -179,7 +179,8 @@ is() {
 	run http body POST /v1/stream/p -H 'Content-Type: application/json' \
 		-H 'Sess-Append: 1' -H 'Producer-Id: v' -H 'Producer-Epoch: 0' \
 		-H 'Producer-Seq: 2' -d '[{"n":3}]'
-	is 409 '{"error":{"code":"CONFLICT","message":"producer '"'"'v'"'"': sequence gap: expected 0, got 2"}}'
+	# The same answer on both: one error table.
+	is 409 '{"error":{"code":"PRODUCER_SEQ_GAP","message":"producer '"'"'v'"'"': sequence gap: expected 0, got 2"}}'
 	run http body GET /v1/stream/p
 	is 200 '[{"n":1}]'
 }

@@ -543,6 +543,7 @@ PY
 	run -0 http body GET '/v1/presence/room?live=sse&after=x'
 	[ "$output" = 400 ]
 	same '{"error":{"code":"BAD_REQUEST","message":"'"'x'"' is not a transition seq to resume after"}}' "$(cat body)"
+}
 
 @test "sess-presence -w | head -1 ends with 0 once head has gone, long before -W, embedded and remote" {
 	started_bg /dev/null hold.out sess-presence -e alice chat
