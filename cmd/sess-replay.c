@@ -363,7 +363,8 @@ run_state(struct replay *rp, const char *stream)
 	sess_buf_init(&b, (size_t)1 << 31);
 	if (sess_conn_messages(rp->conn, stream, &b, &e) != 0)
 		tool_die(&e);
-	tool_write(b.p, b.len);
+	if (b.len > 0)
+		tool_write(b.p, b.len);
 	sess_buf_release(&b);
 	return 0;
 }
