@@ -30,8 +30,8 @@ is_vbyte(int c)
 	return c == '\t' || (c >= ' ' && c != 0x7f);
 }
 
-static int
-hexval(int c)
+int
+sess_http_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -460,11 +460,11 @@ size_line(struct sess_http_chunked *d, int c)
 	switch (s) {
 	case CK_SIZE0:
 	case CK_SIZE:
-		if (hexval(c) >= 0) {
+		if (sess_http_hexval(c) >= 0) {
 			/* Sizes stay below 2^60 bytes: far past any cap. */
 			if (d->left >> 56 != 0)
 				return -2;
-			d->left = d->left * 16 + (uint64_t)hexval(c);
+			d->left = d->left * 16 + (uint64_t)sess_http_hexval(c);
 			return CK_SIZE;
 		}
 		if (s == CK_SIZE0)

@@ -170,6 +170,8 @@ int sess_wsframe_close(const unsigned char *p, size_t n, int *code,
  * stream can no longer be trusted to be framed: the caller answers
  * r->status and closes.
  */
+/* The value of hex digit c, or -1. */
+int sess_http_hexval(int c);
 #define SESS_HTTP_HEAD_MAX (16 * 1024)  /* request line and fields */
 #define SESS_HTTP_TARGET_MAX (8 * 1024) /* request target: 414 past it */
 #define SESS_HTTP_FIELDS_MAX 64         /* header fields: 431 past it */

@@ -3,18 +3,6 @@
 
 #include "sessd.h"
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Percent-decodes p[0..n) into out (size bytes with room for a NUL);
  * '+' is a space when plus is set.  Returns the length, or -1 for a bad
@@ -32,8 +20,8 @@ pct_decode(const char *p, size_t n, char *out, size_t size, int plus)
 		if (p[i] == '%') {
 			if (i + 2 >= n)
 				return -1;
-			if ((h = hexval((unsigned char)p[i + 1])) < 0 ||
-			    (l = hexval((unsigned char)p[i + 2])) < 0)
+			if ((h = sess_http_hexval((unsigned char)p[i + 1])) < 0 ||
+			    (l = sess_http_hexval((unsigned char)p[i + 2])) < 0)
 				return -1;
 			out[k++] = (char)(h * 16 + l);
 			i += 2;
